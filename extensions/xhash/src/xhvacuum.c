@@ -1,0 +1,281 @@
+/*-------------------------------------------------------------------------
+ *
+ * xhvacuum.c
+ *		xhash VACUUM: remove dead entries, remove leftovers of interrupted
+ *		splits, compact bucket chains and recycle emptied overflow pages.
+ *
+ * Each bucket is processed under a cleanup lock on its primary page
+ * (locking invariant 3 in xhash.h), so no scan on this server is inside the
+ * bucket and no writer can touch its chain.  The surviving entries are
+ * packed towards the front of the chain and the pages left empty at its end
+ * are marked free and handed to the index FSM, so a steady insert/delete
+ * workload reuses space without REINDEX.  Every WAL record of a rewrite
+ * includes the primary page and bumps its seq (invariant 5), which is what
+ * keeps standby scans correct.
+ *
+ * Buckets are visited in increasing order until the current maxbucket: a
+ * split only ever creates a higher-numbered bucket from a lower one, so an
+ * entry copied by a concurrent split is always visited (possibly twice,
+ * which is harmless for deletion).
+ *
+ * IDENTIFICATION
+ *	  extensions/xhash/src/xhvacuum.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "storage/indexfsm.h"
+#include "utils/rel.h"
+#include "xhash.h"
+
+/*
+ * Rewrite a bucket chain (blocks[0] is the primary page, locked for
+ * cleanup by the caller) so that it holds exactly the given entries,
+ * packed from the front.  Pages no longer needed are marked free and
+ * recorded in the FSM.  Returns the number of pages freed.
+ */
+static int
+xh_rewrite_bucket(Relation index, Buffer primary, BlockNumber *blocks,
+				  int nblocks, XhEntry *entries, int nentries)
+{
+	int			need = Max(1, (nentries + XH_PAGE_CAPACITY - 1) / XH_PAGE_CAPACITY);
+	int			k = 1;
+	int			nfreed = 0;
+	bool		first = true;
+
+	Assert(need <= nblocks);
+	while (first || k < nblocks)
+	{
+		GenericXLogState *state = GenericXLogStart(index);
+		Buffer		bufs[MAX_GENERIC_XLOG_PAGES - 1];
+		int			nbufs = 0;
+		Page		page;
+		int			j;
+
+		page = GenericXLogRegisterBuffer(state, primary, 0);
+		if (first)
+		{
+			xh_page_set_entries(page, entries,
+								Min(nentries, XH_PAGE_CAPACITY));
+			XhPageGetOpaque(page)->next =
+				need > 1 ? blocks[1] : InvalidBlockNumber;
+			first = false;
+		}
+		XhPageGetOpaque(page)->seq++;
+
+		for (; k < nblocks && nbufs < MAX_GENERIC_XLOG_PAGES - 1; k++)
+		{
+			Buffer		buf = ReadBuffer(index, blocks[k]);
+
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			bufs[nbufs++] = buf;
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			if (k < need)
+			{
+				int			off = k * XH_PAGE_CAPACITY;
+
+				xh_page_set_entries(page, entries + off,
+									Min(nentries - off, XH_PAGE_CAPACITY));
+				XhPageGetOpaque(page)->next =
+					k + 1 < need ? blocks[k + 1] : InvalidBlockNumber;
+			}
+			else
+				xh_init_page(page, XH_PAGE_FREE, 0);
+		}
+		GenericXLogFinish(state);
+
+		for (j = 0; j < nbufs; j++)
+		{
+			BlockNumber blkno = BufferGetBlockNumber(bufs[j]);
+			bool		freed = XhPageGetOpaque(BufferGetPage(bufs[j]))->flags &
+			XH_PAGE_FREE;
+
+			UnlockReleaseBuffer(bufs[j]);
+			if (freed)
+			{
+				RecordFreeIndexPage(index, blkno);
+				nfreed++;
+			}
+		}
+	}
+	return nfreed;
+}
+
+/*
+ * Vacuum one bucket whose primary page is cleanup-locked.  Returns the
+ * number of entries kept.
+ */
+static int64
+xh_vacuum_bucket(Relation index, Buffer primary, uint32 bucket,
+				 const XhMapping *map, IndexBulkDeleteCallback callback,
+				 void *callback_state, IndexBulkDeleteResult *stats)
+{
+	BlockNumber *blocks;
+	int			nblocks = 0,
+				maxblocks = 8;
+	XhEntry    *kept;
+	int			nkept = 0,
+				maxkept = XH_PAGE_CAPACITY;
+	bool		changed = false;
+	BlockNumber blkno = BufferGetBlockNumber(primary);
+	Page		page = BufferGetPage(primary);
+
+	if (PageIsNew(page))
+		return 0;
+
+	blocks = palloc(maxblocks * sizeof(BlockNumber));
+	kept = palloc(maxkept * sizeof(XhEntry));
+	while (blkno != InvalidBlockNumber)
+	{
+		Buffer		buf = blkno == BufferGetBlockNumber(primary) ? primary :
+		ReadBuffer(index, blkno);
+		XhEntry    *entries;
+		int			n,
+					i;
+
+		if (buf != primary)
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		entries = XhPageGetEntries(page);
+		n = XhPageGetNEntries(page);
+		if (nblocks >= maxblocks)
+		{
+			maxblocks *= 2;
+			blocks = repalloc(blocks, maxblocks * sizeof(BlockNumber));
+		}
+		blocks[nblocks++] = blkno;
+		for (i = 0; i < n; i++)
+		{
+			if (xh_hash_to_bucket(entries[i].hash, map) != bucket)
+			{
+				changed = true; /* leftover of an interrupted split */
+				continue;
+			}
+			if (callback && callback(&entries[i].tid, callback_state))
+			{
+				changed = true;
+				stats->tuples_removed += 1;
+				continue;
+			}
+			if (nkept >= maxkept)
+			{
+				maxkept *= 2;
+				kept = repalloc_huge(kept, maxkept * sizeof(XhEntry));
+			}
+			kept[nkept++] = entries[i];
+		}
+		/* an empty page that is not the last is also worth compacting */
+		if (n == 0 && nblocks > 1)
+			changed = true;
+		blkno = XhPageGetOpaque(page)->next;
+		if (buf != primary)
+			UnlockReleaseBuffer(buf);
+	}
+
+	if (changed)
+	{
+		int			nfreed = xh_rewrite_bucket(index, primary, blocks, nblocks,
+											   kept, nkept);
+
+		stats->pages_newly_deleted += nfreed;
+		stats->pages_deleted += nfreed;
+	}
+	pfree(blocks);
+	pfree(kept);
+	return nkept;
+}
+
+/*
+ * ambulkdelete: one pass over all buckets.
+ */
+IndexBulkDeleteResult *
+xhbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			 IndexBulkDeleteCallback callback, void *callback_state)
+{
+	Relation	index = info->index;
+	uint32		bucket;
+	double		total = 0;
+	Buffer		metabuf;
+	GenericXLogState *state;
+	XhMetaPageData *meta;
+
+	if (stats == NULL)
+		stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
+
+	for (bucket = 0;; bucket++)
+	{
+		XhMapping	map;
+		Buffer		primary;
+
+		vacuum_delay_point();
+		metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
+		LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+		meta = xh_check_metapage(index, BufferGetPage(metabuf));
+		if (bucket > meta->maxbucket)
+		{
+			UnlockReleaseBuffer(metabuf);
+			break;
+		}
+		xh_get_mapping(meta, &map);
+		primary = ReadBufferExtended(index, MAIN_FORKNUM,
+									 xh_bucket_block(meta, bucket),
+									 RBM_NORMAL, info->strategy);
+		/* never wait for a bucket lock while holding the metapage */
+		UnlockReleaseBuffer(metabuf);
+
+		/*
+		 * A split after we read the mapping only moves entries out of this
+		 * bucket; the stale mapping then merely keeps them one pass longer.
+		 */
+		LockBufferForCleanup(primary);
+		total += xh_vacuum_bucket(index, primary, bucket, &map, callback,
+								  callback_state, stats);
+		UnlockReleaseBuffer(primary);
+	}
+
+	/* the entry count is exact again */
+	metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	meta = XhPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta->ntuples = (uint64) total;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(metabuf);
+
+	stats->num_index_tuples = total;
+	stats->estimated_count = false;
+	return stats;
+}
+
+/*
+ * amvacuumcleanup: report statistics; recycle freed pages in the FSM.
+ */
+IndexBulkDeleteResult *
+xhvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	Relation	index = info->index;
+
+	if (info->analyze_only)
+		return stats;
+
+	if (stats == NULL)
+	{
+		/* no bulk-delete pass ran: use the metapage's estimate */
+		Buffer		metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
+		XhMetaPageData *meta;
+
+		LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+		meta = xh_check_metapage(index, BufferGetPage(metabuf));
+		stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
+		stats->num_index_tuples = (double) meta->ntuples;
+		stats->estimated_count = true;
+		UnlockReleaseBuffer(metabuf);
+	}
+	IndexFreeSpaceMapVacuum(index);
+	stats->num_pages = RelationGetNumberOfBlocks(index);
+	return stats;
+}
