@@ -403,6 +403,7 @@ xhash_stats(PG_FUNCTION_ARGS)
 	bool		nulls[14];
 	uint32		b;
 	double		bytes;
+	uint8	   *reserved;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -467,11 +468,25 @@ xhash_stats(PG_FUNCTION_ARGS)
 	}
 	UnregisterSnapshot(snapshot);
 
+	/* pages reserved for future buckets count as unused, whatever they hold */
+	reserved = palloc0(nblocks);
+	for (b = metacopy.maxbucket + 1; b < metacopy.reserved; b++)
+	{
+		blk = xh_bucket_block(&metacopy, b);
+		if (blk < nblocks)
+			reserved[blk] = 1;
+	}
 	for (blk = 1; blk < nblocks; blk++)
 	{
-		Buffer		buf = ReadBuffer(index, blk);
+		Buffer		buf;
 		Page		page;
 
+		if (reserved[blk])
+		{
+			unused_pages++;
+			continue;
+		}
+		buf = ReadBuffer(index, blk);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		if (PageIsNew(page))

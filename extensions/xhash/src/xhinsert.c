@@ -545,6 +545,25 @@ xh_reserve_buckets(Relation index, XhMetaPageData *meta)
 		Buffer		buf = ReadBuffer(index, P_NEW);
 
 		Assert(BufferGetBlockNumber(buf) == first + i);
+		if (i == count - 1)
+		{
+			/*
+			 * Extending a relation is not WAL-logged, so log the extent's
+			 * last page: replay then recreates the whole range, and a split
+			 * after crash recovery never reads beyond the end of the file.
+			 * The page is initialized as free; the split that makes it a
+			 * bucket logs a full image of it.
+			 */
+			GenericXLogState *state = GenericXLogStart(index);
+			Page		page;
+
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			page = GenericXLogRegisterBuffer(state, buf,
+											 GENERIC_XLOG_FULL_IMAGE);
+			xh_init_page(page, XH_PAGE_FREE, 0);
+			GenericXLogFinish(state);
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		}
 		ReleaseBuffer(buf);
 	}
 	if (needLock)

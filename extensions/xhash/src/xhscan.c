@@ -194,7 +194,6 @@ xh_collect_bucket(Relation index, Buffer primary, uint32 bucket,
 	uint32		seq0;
 	BlockNumber next;
 	BlockNumber visited = 1;
-	BlockNumber limit = RelationGetNumberOfBlocks(index);
 	bool		broken = false;
 
 	if (PageIsNew(page))
@@ -225,9 +224,10 @@ xh_collect_bucket(Relation index, Buffer primary, uint32 bucket,
 			UnlockReleaseBuffer(buf);
 		if (next == InvalidBlockNumber)
 			break;
-		if (++visited > limit)
+		/* a cycle can only come from a concurrent change (standby) */
+		if (++visited > 1000 && visited > RelationGetNumberOfBlocks(index))
 		{
-			broken = true;		/* a cycle: only a concurrent change */
+			broken = true;
 			break;
 		}
 		buf = ReadBuffer(index, next);
