@@ -135,8 +135,8 @@ typedef struct XhEntry
 } XhEntry;
 
 #define XH_ENTRY_HASNULL		0x0001	/* some key column is NULL */
-#define XH_ENTRY_BUILD_DEAD		0x0002	/* row was not alive when the index was
-										 * built; only used by the build's
+#define XH_ENTRY_BUILD_DEAD		0x0002	/* row was not alive when the index
+										 * was built; only used by the build's
 										 * uniqueness check */
 
 #define XH_NULL_HASH			UINT64CONST(0x9E3779B97F4A7C15)

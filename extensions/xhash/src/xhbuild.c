@@ -367,8 +367,8 @@ xhbuildempty(Relation index)
 				XHASH_METAPAGE_BLKNO + 1, bucket.data, true);
 
 	/*
-	 * The writes bypassed shared buffers, so a concurrent checkpoint may
-	 * have moved the redo pointer past our WAL records: sync now.
+	 * The writes bypassed shared buffers, so a concurrent checkpoint may have
+	 * moved the redo pointer past our WAL records: sync now.
 	 */
 	smgrimmedsync(srel, INIT_FORKNUM);
 }

@@ -161,7 +161,7 @@ xh_verify_callback(Relation index, ItemPointer tid, Datum *values,
 	XhEntry    *found;
 	uint16		flags;
 	uint64		hash = xh_hash_values(index, values, isnull, &flags) &
-		v->hashmask;
+	v->hashmask;
 
 	key.tid = *tid;
 	found = bsearch(&key, v->entries, v->nentries, sizeof(XhEntry),
@@ -227,7 +227,7 @@ xhash_verify(PG_FUNCTION_ARGS)
 		for (i = 0; i < meta->nextents; i++)
 		{
 			uint32		end = i + 1 < meta->nextents ?
-				meta->extents[i + 1].firstbucket : meta->reserved;
+			meta->extents[i + 1].firstbucket : meta->reserved;
 
 			if (end <= meta->extents[i].firstbucket ||
 				meta->extents[i].firstblock + (end - meta->extents[i].firstbucket) > nblocks)
@@ -258,7 +258,7 @@ xhash_verify(PG_FUNCTION_ARGS)
 			XhEntry    *entries;
 			int			n;
 			uint16		want = prev == InvalidBlockNumber ?
-				XH_PAGE_PRIMARY : XH_PAGE_OVERFLOW;
+			XH_PAGE_PRIMARY : XH_PAGE_OVERFLOW;
 
 			CHECK_FOR_INTERRUPTS();
 			if (blk >= nblocks)

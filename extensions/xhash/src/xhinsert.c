@@ -355,8 +355,8 @@ xhinsert(Relation index, Datum *values, bool *isnull,
 												   SnapshotSelf, NULL))
 			{
 				/*
-				 * Release the lock before building the message: it may
-				 * access catalogs, possibly this very index.
+				 * Release the lock before building the message: it may access
+				 * catalogs, possibly this very index.
 				 */
 				UnlockReleaseBuffer(primary);
 				xh_report_duplicate(index, heapRel, values, isnull);

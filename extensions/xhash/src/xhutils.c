@@ -330,8 +330,8 @@ xh_new_overflow_buffer(Relation index, bool *isnew)
 		buffer = ReadBuffer(index, blkno);
 
 		/*
-		 * Never wait here: the FSM can be stale, and the page may belong to
-		 * a bucket whose writer is waiting for us.
+		 * Never wait here: the FSM can be stale, and the page may belong to a
+		 * bucket whose writer is waiting for us.
 		 */
 		if (ConditionalLockBuffer(buffer))
 		{
