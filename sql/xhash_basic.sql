@@ -1,7 +1,11 @@
 --
 -- xhash: operator classes, lookups, NULLs, multi-column, planner choices
 --
-CREATE EXTENSION xhash;
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS xhash;
+RESET client_min_messages;
+CREATE SCHEMA xhash_basic;
+SET search_path = xhash_basic, public;
 
 -- every operator class validates
 SELECT opcname, amvalidate(oid)

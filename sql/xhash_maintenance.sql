@@ -2,7 +2,11 @@
 -- xhash: growth by splits, VACUUM, REINDEX, CREATE INDEX CONCURRENTLY,
 -- the diagnostic functions and their errors
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS xhash;
+RESET client_min_messages;
+CREATE SCHEMA xhash_maintenance;
+SET search_path = xhash_maintenance, public;
 
 -- an index built empty grows by bucket splits as rows arrive
 CREATE TABLE g (k int8, v text);

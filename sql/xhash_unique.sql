@@ -2,7 +2,11 @@
 -- xhash: UNIQUE indexes, exclusion constraints, and the limits PostgreSQL 15
 -- puts on any non-btree unique index
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS xhash;
+RESET client_min_messages;
+CREATE SCHEMA xhash_unique;
+SET search_path = xhash_unique, public;
 
 CREATE TABLE u (id int, email text, note text);
 CREATE UNIQUE INDEX u_email ON u USING xhash (email);
