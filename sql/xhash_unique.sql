@@ -13,9 +13,21 @@ CREATE UNIQUE INDEX u_email ON u USING xhash (email);
 INSERT INTO u SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 5000) g;
 
 -- the same error as btree: SQLSTATE 23505, message and detail
-\set VERBOSITY verbose
-INSERT INTO u VALUES (0, 'user42@example.com');
-\set VERBOSITY default
+DO $$
+DECLARE
+    st text;
+    msg text;
+    det text;
+    con text;
+    tab text;
+BEGIN
+    INSERT INTO u VALUES (0, 'user42@example.com');
+EXCEPTION WHEN unique_violation THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+        det = PG_EXCEPTION_DETAIL, con = CONSTRAINT_NAME, tab = TABLE_NAME;
+    RAISE NOTICE 'SQLSTATE % on table % constraint %: % (%)', st, tab, con, msg, det;
+END
+$$;
 INSERT INTO u VALUES (0, 'user42@example.com'), (0, 'new@example.com');
 SELECT count(*) FROM u WHERE email = 'new@example.com';
 -- within one statement too

@@ -277,6 +277,8 @@ typedef struct XhKeyFetcher
 
 extern void xh_keys_init(XhKeyFetcher *kf, Relation heap, Relation index,
 						 IndexInfo *indexInfo);
+extern void xh_keys_begin(XhKeyFetcher *kf);
+extern void xh_keys_finish(XhKeyFetcher *kf);
 extern void xh_keys_end(XhKeyFetcher *kf);
 extern bool xh_keys_fetch(XhKeyFetcher *kf, ItemPointer tid,
 						  Snapshot snapshot, Datum *values, bool *isnull);

@@ -47,7 +47,11 @@
 #include "xhash.h"
 
 /*
- * Set up fetching of heap tuples and recomputation of their key values.
+ * Set up recomputation of heap rows' key values: a slot, an executor state
+ * for expression indexes, and each key column's "=" function.  The slot
+ * uses a private copy of the table's descriptor, so that it holds no
+ * reference that would have to be released before the end of the
+ * transaction: xhinsert keeps one of these for a whole statement.
  */
 void
 xh_keys_init(XhKeyFetcher *kf, Relation heap, Relation index,
@@ -59,8 +63,9 @@ xh_keys_init(XhKeyFetcher *kf, Relation heap, Relation index,
 	kf->index = index;
 	kf->indexInfo = indexInfo;
 	kf->nkeys = IndexRelationGetNumberOfKeyAttributes(index);
-	kf->fetch = table_index_fetch_begin(heap);
-	kf->slot = table_slot_create(heap, NULL);
+	kf->fetch = NULL;
+	kf->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(RelationGetDescr(heap)),
+										table_slot_callbacks(heap));
 	kf->estate = NULL;
 	if (indexInfo->ii_Expressions != NIL)
 	{
@@ -83,12 +88,31 @@ xh_keys_init(XhKeyFetcher *kf, Relation heap, Relation index,
 }
 
 /*
+ * Start and finish a series of fetches: the heap fetch state holds a
+ * buffer pin, so it never outlives one index operation.
+ */
+void
+xh_keys_begin(XhKeyFetcher *kf)
+{
+	kf->fetch = table_index_fetch_begin(kf->heap);
+}
+
+void
+xh_keys_finish(XhKeyFetcher *kf)
+{
+	table_index_fetch_end(kf->fetch);
+	kf->fetch = NULL;
+	ExecClearTuple(kf->slot);
+}
+
+/*
  * Release what xh_keys_init acquired.
  */
 void
 xh_keys_end(XhKeyFetcher *kf)
 {
-	table_index_fetch_end(kf->fetch);
+	if (kf->fetch)
+		xh_keys_finish(kf);
 	ExecDropSingleTupleTableSlot(kf->slot);
 	if (kf->estate)
 		FreeExecutorState(kf->estate);
@@ -286,6 +310,16 @@ xh_add_to_bucket(Relation index, Buffer primary, uint32 bucket,
 }
 
 /*
+ * What xhinsert keeps for the statement in IndexInfo->ii_AmCache.
+ */
+typedef struct XhInsertCache
+{
+	MemoryContext tmpCtx;		/* reset after each row */
+	XhKeyFetcher kf;			/* unique indexes only */
+	bool		kf_valid;
+} XhInsertCache;
+
+/*
  * aminsert: insert one row's entry, checking uniqueness if asked to.
  */
 bool
@@ -298,24 +332,41 @@ xhinsert(Relation index, Datum *values, bool *isnull,
 	uint64		fullhash;
 	bool		check;
 	bool		result = true;
-	XhKeyFetcher kf;
+	XhInsertCache *cache = (XhInsertCache *) indexInfo->ii_AmCache;
+	XhKeyFetcher *kf = NULL;
 	MemoryContext oldCtx;
-	MemoryContext insertCtx;
 
-	insertCtx = AllocSetContextCreate(CurrentMemoryContext,
-									  "xhash insert temporary context",
-									  ALLOCSET_DEFAULT_SIZES);
-	oldCtx = MemoryContextSwitchTo(insertCtx);
+	if (cache == NULL)
+	{
+		oldCtx = MemoryContextSwitchTo(indexInfo->ii_Context);
+		cache = palloc0(sizeof(XhInsertCache));
+		cache->tmpCtx = AllocSetContextCreate(indexInfo->ii_Context,
+											  "xhash insert temporary context",
+											  ALLOCSET_DEFAULT_SIZES);
+		indexInfo->ii_AmCache = cache;
+		MemoryContextSwitchTo(oldCtx);
+	}
+	oldCtx = MemoryContextSwitchTo(cache->tmpCtx);
 
 	fullhash = xh_hash_values(index, values, isnull, &entry.flags);
 	entry.tid = *ht_ctid;
 	check = checkUnique != UNIQUE_CHECK_NO &&
 		(!(entry.flags & XH_ENTRY_HASNULL) || indexInfo->ii_NullsNotDistinct);
 
-	CheckForSerializableConflictIn(index, NULL, InvalidBlockNumber);
-
 	if (check)
-		xh_keys_init(&kf, heapRel, index, indexInfo);
+	{
+		if (!cache->kf_valid)
+		{
+			MemoryContextSwitchTo(indexInfo->ii_Context);
+			xh_keys_init(&cache->kf, heapRel, index, indexInfo);
+			cache->kf_valid = true;
+			MemoryContextSwitchTo(cache->tmpCtx);
+		}
+		kf = &cache->kf;
+		xh_keys_begin(kf);
+	}
+
+	CheckForSerializableConflictIn(index, NULL, InvalidBlockNumber);
 
 	for (;;)
 	{
@@ -332,14 +383,16 @@ xhinsert(Relation index, Datum *values, bool *isnull,
 								 &map, &bucket);
 
 		if (check)
-			conflict = xh_find_conflict(&kf, primary, &entry, values, isnull,
+			conflict = xh_find_conflict(kf, primary, &entry, values, isnull,
 										indexInfo->ii_NullsNotDistinct,
 										&xwait, &spectoken, &waittid);
 
 		if (TransactionIdIsValid(xwait))
 		{
-			/* wait for the other inserter, then start over */
+			/* wait for the other inserter, holding no pin, then start over */
 			UnlockReleaseBuffer(primary);
+			table_index_fetch_reset(kf->fetch);
+			ExecClearTuple(kf->slot);
 			if (spectoken)
 				SpeculativeInsertionWait(xwait, spectoken);
 			else
@@ -371,9 +424,9 @@ xhinsert(Relation index, Datum *values, bool *isnull,
 	}
 
 	if (check)
-		xh_keys_end(&kf);
+		xh_keys_finish(kf);
 	MemoryContextSwitchTo(oldCtx);
-	MemoryContextDelete(insertCtx);
+	MemoryContextReset(cache->tmpCtx);
 
 	/* Count a sample of inserts, and split when over the fillfactor */
 	if (checkUnique != UNIQUE_CHECK_EXISTING &&
@@ -417,6 +470,7 @@ xh_build_check_unique(Relation heap, Relation index, IndexInfo *indexInfo)
 								   "xhash unique build check",
 								   ALLOCSET_DEFAULT_SIZES);
 	xh_keys_init(&kf, heap, index, indexInfo);
+	xh_keys_begin(&kf);
 
 	metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
 	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
