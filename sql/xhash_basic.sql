@@ -127,6 +127,10 @@ SELECT count(*), sum(c) FROM mc WHERE b = 'b1';
 SET enable_bitmapscan = off;
 EXPLAIN (COSTS OFF) SELECT * FROM mc WHERE a = 1;
 SELECT count(*), sum(c) FROM mc WHERE a = 1;
+-- a forced scan that needs no column at all becomes an index-only scan
+VACUUM mc;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM mc;
+SELECT count(*) FROM mc;
 RESET enable_bitmapscan;
 RESET enable_seqscan;
 SELECT count(*), sum(c) FROM mc WHERE b = 'b1';

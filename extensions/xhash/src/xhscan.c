@@ -49,6 +49,7 @@ typedef struct XhScanOpaqueData
 	int			maxtids;
 	int			next;			/* next TID to return */
 	Buffer		pinned;			/* primary page kept pinned, or invalid */
+	IndexTuple	nullitup;		/* for index-only scans needing no column */
 } XhScanOpaqueData;
 
 typedef XhScanOpaqueData *XhScanOpaque;
@@ -339,6 +340,27 @@ xhgettuple(IndexScanDesc scan, ScanDirection dir)
 		return false;
 	scan->xs_heaptid = so->tids[so->next++];
 	scan->xs_recheck = true;
+
+	/*
+	 * No column can be returned (amcanreturn is NULL), but the planner still
+	 * builds an index-only scan when the query needs no column at all, such
+	 * as count(*) over a forced full-index scan.  Give it a tuple of NULLs:
+	 * nothing reads its values.
+	 */
+	if (scan->xs_want_itup)
+	{
+		if (so->nullitup == NULL)
+		{
+			TupleDesc	desc = RelationGetDescr(scan->indexRelation);
+			Datum		values[INDEX_MAX_KEYS];
+			bool		isnull[INDEX_MAX_KEYS];
+
+			memset(isnull, true, sizeof(isnull));
+			so->nullitup = index_form_tuple(desc, values, isnull);
+		}
+		scan->xs_itup = so->nullitup;
+		scan->xs_itupdesc = RelationGetDescr(scan->indexRelation);
+	}
 	return true;
 }
 
@@ -365,6 +387,8 @@ xhendscan(IndexScanDesc scan)
 	XhScanOpaque so = (XhScanOpaque) scan->opaque;
 
 	xh_release_pin(so);
+	if (so->nullitup)
+		pfree(so->nullitup);
 	pfree(so->tids);
 	pfree(so);
 }
