@@ -32,6 +32,8 @@
 #include "utils/rel.h"
 #include "xhash.h"
 
+static int	xh_cmp_entry(const void *a, const void *b);
+
 /*
  * Rewrite a bucket chain (blocks[0] is the primary page, locked for
  * cleanup by the caller) so that it holds exactly the given entries,
@@ -112,7 +114,8 @@ xh_rewrite_bucket(Relation index, Buffer primary, BlockNumber *blocks,
 static int64
 xh_vacuum_bucket(Relation index, Buffer primary, uint32 bucket,
 				 const XhMapping *map, IndexBulkDeleteCallback callback,
-				 void *callback_state, IndexBulkDeleteResult *stats)
+				 void *callback_state, IndexBulkDeleteResult *stats,
+				 uint8 *inchain, BlockNumber nvisible)
 {
 	BlockNumber *blocks;
 	int			nblocks = 0,
@@ -148,6 +151,8 @@ xh_vacuum_bucket(Relation index, Buffer primary, uint32 bucket,
 			blocks = repalloc(blocks, maxblocks * sizeof(BlockNumber));
 		}
 		blocks[nblocks++] = blkno;
+		if (blkno < nvisible)
+			inchain[blkno] = 1;
 		for (i = 0; i < n; i++)
 		{
 			if (xh_hash_to_bucket(entries[i].hash, map) != bucket)
@@ -176,6 +181,34 @@ xh_vacuum_bucket(Relation index, Buffer primary, uint32 bucket,
 			UnlockReleaseBuffer(buf);
 	}
 
+	/*
+	 * A crash in the middle of a multi-record rewrite can leave an entry
+	 * twice in the chain (entries only move towards the front): keep one.
+	 */
+	if (nkept > 1)
+	{
+		XhEntry    *sorted = palloc(nkept * sizeof(XhEntry));
+		int			i,
+					n = 1;
+
+		memcpy(sorted, kept, nkept * sizeof(XhEntry));
+		qsort(sorted, nkept, sizeof(XhEntry), xh_cmp_entry);
+		for (i = 1; i < nkept; i++)
+		{
+			if (xh_cmp_entry(&sorted[i], &sorted[n - 1]) != 0)
+				sorted[n++] = sorted[i];
+		}
+		if (n < nkept)
+		{
+			pfree(kept);
+			kept = sorted;
+			nkept = n;
+			changed = true;
+		}
+		else
+			pfree(sorted);
+	}
+
 	if (changed)
 	{
 		int			nfreed = xh_rewrite_bucket(index, primary, blocks, nblocks,
@@ -190,7 +223,144 @@ xh_vacuum_bucket(Relation index, Buffer primary, uint32 bucket,
 }
 
 /*
- * ambulkdelete: one pass over all buckets.
+ * qsort comparator: entries by TID, then hash.
+ */
+static int
+xh_cmp_entry(const void *a, const void *b)
+{
+	const XhEntry *ea = (const XhEntry *) a;
+	const XhEntry *eb = (const XhEntry *) b;
+	int			c = ItemPointerCompare((ItemPointer) &ea->tid,
+									   (ItemPointer) &eb->tid);
+
+	if (c != 0)
+		return c;
+	return ea->hash < eb->hash ? -1 : (ea->hash > eb->hash ? 1 : 0);
+}
+
+/*
+ * Is blkno part of bucket's chain?  Called with the metapage share-locked
+ * (so no split is in progress); the primary page's lock keeps anyone from
+ * linking a page into the chain while we look.
+ */
+static bool
+xh_block_in_chain(Relation index, XhMetaPageData *meta, uint32 bucket,
+				  BlockNumber blkno)
+{
+	Buffer		primary = ReadBuffer(index, xh_bucket_block(meta, bucket));
+	BlockNumber cur = BufferGetBlockNumber(primary);
+	bool		found = false;
+	BlockNumber steps = 0;
+
+	LockBuffer(primary, BUFFER_LOCK_SHARE);
+	while (cur != InvalidBlockNumber && !found && steps++ < MaxBlockNumber)
+	{
+		Buffer		buf = cur == BufferGetBlockNumber(primary) ? primary :
+		ReadBuffer(index, cur);
+		Page		page;
+
+		if (buf != primary)
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		found = (cur == blkno);
+		cur = PageIsNew(page) ? InvalidBlockNumber :
+			XhPageGetOpaque(page)->next;
+		if (buf != primary)
+			UnlockReleaseBuffer(buf);
+	}
+	UnlockReleaseBuffer(primary);
+	return found;
+}
+
+/*
+ * Reclaim pages that no bucket chain reaches: left by a crash between the
+ * records of a split (new overflow pages written, switch not logged) or of
+ * a chain rewrite (tail unlinked, not yet marked free), or never-used pages
+ * of an extent reserved just before a crash.  inchain[] marks the pages the
+ * bucket pass saw; a page it did not see may since have been linked into a
+ * chain, so each candidate is confirmed against its bucket's chain with the
+ * metapage share-locked, which keeps splits out.  Returns pages freed.
+ */
+static int
+xh_reclaim_orphans(Relation index, uint8 *inchain, BlockNumber nvisible)
+{
+	Buffer		metabuf;
+	XhMetaPageData *meta;
+	uint8	   *reserved;
+	BlockNumber blkno;
+	uint32		b;
+	int			nfreed = 0;
+
+	metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
+	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+	meta = xh_check_metapage(index, BufferGetPage(metabuf));
+
+	reserved = palloc0(nvisible);
+	for (b = meta->maxbucket + 1; b < meta->reserved; b++)
+	{
+		BlockNumber r = xh_bucket_block(meta, b);
+
+		if (r < nvisible)
+			reserved[r] = 1;
+	}
+
+	for (blkno = XHASH_METAPAGE_BLKNO + 1; blkno < nvisible; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+		XhPageOpaque opaque;
+		bool		orphan = false;
+		bool		recycle = false;
+
+		if (inchain[blkno] || reserved[blkno])
+			continue;
+		vacuum_delay_point();
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		opaque = XhPageGetOpaque(page);
+		if (PageIsNew(page) || (opaque->flags & XH_PAGE_FREE))
+			recycle = true;		/* make sure the FSM knows it */
+		else if (opaque->flags & XH_PAGE_OVERFLOW)
+		{
+			uint32		owner = opaque->bucket;
+
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+			orphan = owner > meta->maxbucket ||
+				!xh_block_in_chain(index, meta, owner, blkno);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			/* a page that changed meanwhile was reused: leave it */
+			if (orphan && (PageIsNew(page) ||
+						   !(opaque->flags & XH_PAGE_OVERFLOW) ||
+						   opaque->bucket != owner))
+				orphan = false;
+		}
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+
+		if (orphan)
+		{
+			GenericXLogState *state;
+
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			state = GenericXLogStart(index);
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			xh_init_page(page, XH_PAGE_FREE, 0);
+			GenericXLogFinish(state);
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+			nfreed++;
+			recycle = true;
+		}
+		ReleaseBuffer(buf);
+		if (recycle)
+			RecordFreeIndexPage(index, blkno);
+	}
+	UnlockReleaseBuffer(metabuf);
+	pfree(reserved);
+	return nfreed;
+}
+
+/*
+ * ambulkdelete: one pass over all buckets, then reclaim orphaned pages.
  */
 IndexBulkDeleteResult *
 xhbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
@@ -202,9 +372,17 @@ xhbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	Buffer		metabuf;
 	GenericXLogState *state;
 	XhMetaPageData *meta;
+	uint8	   *inchain;
+	BlockNumber nvisible;
+	int			nfreed;
 
 	if (stats == NULL)
 		stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
+
+	/* pages allocated after this point are not candidates for reclaiming */
+	nvisible = RelationGetNumberOfBlocks(index);
+	inchain = palloc0(nvisible);
+	inchain[XHASH_METAPAGE_BLKNO] = 1;
 
 	for (bucket = 0;; bucket++)
 	{
@@ -233,9 +411,14 @@ xhbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		 */
 		LockBufferForCleanup(primary);
 		total += xh_vacuum_bucket(index, primary, bucket, &map, callback,
-								  callback_state, stats);
+								  callback_state, stats, inchain, nvisible);
 		UnlockReleaseBuffer(primary);
 	}
+
+	nfreed = xh_reclaim_orphans(index, inchain, nvisible);
+	stats->pages_newly_deleted += nfreed;
+	stats->pages_deleted += nfreed;
+	pfree(inchain);
 
 	/* the entry count is exact again */
 	metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
