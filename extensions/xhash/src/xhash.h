@@ -38,10 +38,14 @@
  *	  Overflow pages are additionally locked while they are read or written.
  * 2. Lock order is metapage before bucket pages.  Nobody requests the
  *	  metapage lock while holding a bucket page lock.  Readers and inserters
- *	  take the metapage share lock, compute the bucket, lock its primary page
- *	  and only then release the metapage, so the key-to-bucket mapping they
- *	  used cannot change under them (a split of that bucket needs the primary
- *	  page).
+ *	  do not lock the metapage at all: they map the key with a copy of it
+ *	  cached in rd_amcache, lock the primary page, and check its splitmax.
+ *	  A key's bucket changes only when that bucket splits, and a split sets
+ *	  splitmax on both primary pages to the new maxbucket; so if splitmax is
+ *	  not above the cached maxbucket, the cached mapping is still right for
+ *	  this key, and holding the primary page keeps it right (a split needs a
+ *	  cleanup lock on it).  Otherwise the copy is refreshed and the lookup
+ *	  retried.
  * 3. Entries are removed, or moved from one page to another, only under a
  *	  cleanup lock on the primary page (no other backend holds a pin on it):
  *	  VACUUM waits for one, a split only ever takes it conditionally.  Hence
@@ -49,9 +53,11 @@
  *	  sees a bucket change under it except by appended entries.
  * 4. A split never exposes a half-split state: the new bucket's overflow
  *	  pages are written first (unreachable), then one WAL record switches
- *	  metapage, new primary page and old primary page together.  Entries
- *	  that moved are removed from the old bucket's overflow pages afterwards;
- *	  nobody who computes a bucket after the switch looks for them there.
+ *	  metapage, new primary page and old primary page together.  Afterwards
+ *	  the old bucket's chain is rewritten without the moved entries, packed
+ *	  (as VACUUM does, invariant 5); until then the moved entries left in
+ *	  it are harmless, as nobody who computes a bucket after the switch
+ *	  looks for them there.
  * 5. Standbys replay Generic WAL without cleanup locks, so scans must
  *	  protect themselves: every WAL record that moves entries between pages
  *	  of a chain, or that removes entries a scan that started earlier might
@@ -120,6 +126,8 @@ typedef struct XhPageOpaqueData
 	BlockNumber next;			/* next page of the bucket chain */
 	uint32		bucket;			/* bucket this page belongs to */
 	uint32		seq;			/* primary page: bumped when entries move */
+	uint32		splitmax;		/* primary page: maxbucket right after the
+								 * last split this bucket took part in */
 	uint16		flags;
 	uint16		page_id;		/* XH_PAGE_ID, for page inspection tools */
 } XhPageOpaqueData;
@@ -304,6 +312,9 @@ extern IndexBulkDeleteResult *xhbulkdelete(IndexVacuumInfo *info,
 										   void *callback_state);
 extern IndexBulkDeleteResult *xhvacuumcleanup(IndexVacuumInfo *info,
 											  IndexBulkDeleteResult *stats);
+extern int	xh_rewrite_bucket(Relation index, Buffer primary,
+							  BlockNumber *blocks, int nblocks,
+							  XhEntry *entries, int nentries);
 
 /* xhcost.c */
 extern void xhcostestimate(PlannerInfo *root, IndexPath *path,

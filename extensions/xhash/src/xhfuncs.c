@@ -303,6 +303,9 @@ xhash_verify(PG_FUNCTION_ARGS)
 			if (opaque->bucket != b)
 				xh_problem(&v, blk, "page is in the chain of bucket %u but says bucket %u",
 						   b, opaque->bucket);
+			if (want == XH_PAGE_PRIMARY && opaque->splitmax > meta->maxbucket)
+				xh_problem(&v, blk, "bucket %u was split at maxbucket %u, beyond the metapage's %u",
+						   b, opaque->splitmax, meta->maxbucket);
 			if (((PageHeader) page)->pd_lower < MAXALIGN(SizeOfPageHeaderData) ||
 				(((PageHeader) page)->pd_lower - MAXALIGN(SizeOfPageHeaderData)) % sizeof(XhEntry) != 0 ||
 				XhPageGetNEntries(page) > XH_PAGE_CAPACITY)

@@ -791,14 +791,15 @@ xh_maybe_split(Relation index)
 	meta->nsplits++;
 	page = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
 	xh_init_page(page, XH_PAGE_PRIMARY, newbucket);
+	XhPageGetOpaque(page)->splitmax = newbucket;
 	xh_page_set_entries(page, moving, Min(XH_PAGE_CAPACITY, nmoving));
 	if (npages > 1)
 		XhPageGetOpaque(page)->next = BufferGetBlockNumber(newbufs[1]);
 	page = GenericXLogRegisterBuffer(state, oldbuf, 0);
 	if (PageIsNew(page))
 		xh_init_page(page, XH_PAGE_PRIMARY, oldbucket);
-	xh_page_set_entries(page, keep[0], nkeep[0]);
 	XhPageGetOpaque(page)->seq++;
+	XhPageGetOpaque(page)->splitmax = newbucket;
 	GenericXLogFinish(state);
 
 	for (p = 0; p < npages; p++)
@@ -806,20 +807,23 @@ xh_maybe_split(Relation index)
 	UnlockReleaseBuffer(metabuf);
 
 	/*
-	 * Remove the moved entries from the old overflow pages.  Nobody who
-	 * computes a bucket after the switch looks for them here, so these
-	 * records need not bump seq.
+	 * Rewrite the old chain with only the entries that stay, packed to its
+	 * front; emptied overflow pages go to the FSM for the next split.
 	 */
-	for (p = 1; p < noldblocks; p++)
 	{
-		Buffer		buf = ReadBuffer(index, oldblocks[p]);
+		XhEntry    *stay;
+		int			nstay = 0;
 
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		state = GenericXLogStart(index);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-		xh_page_set_entries(page, keep[p], nkeep[p]);
-		GenericXLogFinish(state);
-		UnlockReleaseBuffer(buf);
+		for (p = 0; p < noldblocks; p++)
+			nstay += nkeep[p];
+		stay = palloc(Max(nstay, 1) * sizeof(XhEntry));
+		nstay = 0;
+		for (p = 0; p < noldblocks; p++)
+		{
+			memcpy(stay + nstay, keep[p], nkeep[p] * sizeof(XhEntry));
+			nstay += nkeep[p];
+		}
+		xh_rewrite_bucket(index, oldbuf, oldblocks, noldblocks, stay, nstay);
 	}
 	UnlockReleaseBuffer(oldbuf);
 }

@@ -135,6 +135,7 @@ xh_init_page(Page page, uint16 flags, uint32 bucket)
 	opaque->next = InvalidBlockNumber;
 	opaque->bucket = bucket;
 	opaque->seq = 0;
+	opaque->splitmax = 0;
 	opaque->flags = flags;
 	opaque->page_id = XH_PAGE_ID;
 }
@@ -387,31 +388,77 @@ xh_page_set_entries(Page page, const XhEntry *entries, int n)
 }
 
 /*
+ * The metapage copy cached in rd_amcache, read again if refresh or absent.
+ * Relcache invalidation (REINDEX, TRUNCATE, ...) drops it.
+ */
+static XhMetaPageData *
+xh_cached_meta(Relation index, bool refresh)
+{
+	if (index->rd_amcache == NULL || refresh)
+	{
+		Buffer		metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
+		XhMetaPageData *meta;
+
+		LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+		meta = xh_check_metapage(index, BufferGetPage(metabuf));
+		if (index->rd_amcache == NULL)
+			index->rd_amcache = MemoryContextAlloc(index->rd_indexcxt,
+												   sizeof(XhMetaPageData));
+		memcpy(index->rd_amcache, meta, sizeof(XhMetaPageData));
+		UnlockReleaseBuffer(metabuf);
+	}
+	return (XhMetaPageData *) index->rd_amcache;
+}
+
+/*
  * Find and lock the primary page of the bucket a hash maps to.
  *
- * *hash is masked with the index's debug_hash_bits in place.  The metapage
- * is share-locked until the bucket page is locked (locking invariant 2), so
- * the mapping returned in *map is the one under which the bucket was
- * chosen.  Returns the pinned and locked primary buffer.
+ * *hash is masked with the index's debug_hash_bits in place.  The mapping
+ * comes from the cached metapage and is validated against the bucket page
+ * (locking invariant 2 in xhash.h); *map returns it.  Returns the pinned
+ * and locked primary buffer.
  */
 Buffer
 xh_lock_bucket(Relation index, uint64 *hash, int lockmode,
 			   XhMapping *map, uint32 *bucket)
 {
-	Buffer		metabuf;
-	Buffer		buf;
-	XhMetaPageData *meta;
+	bool		refresh = false;
+	uint64		fullhash = *hash;
 
-	metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
-	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
-	meta = xh_check_metapage(index, BufferGetPage(metabuf));
-	xh_get_mapping(meta, map);
-	*hash &= map->hashmask;
-	*bucket = xh_hash_to_bucket(*hash, map);
-	buf = ReadBuffer(index, xh_bucket_block(meta, *bucket));
-	LockBuffer(buf, lockmode);
-	UnlockReleaseBuffer(metabuf);
-	return buf;
+	for (;;)
+	{
+		XhMetaPageData *meta = xh_cached_meta(index, refresh);
+		Buffer		buf;
+		Page		page;
+		XhPageOpaque opaque;
+		bool		isnew;
+
+		xh_get_mapping(meta, map);
+		*hash = fullhash & map->hashmask;
+		*bucket = xh_hash_to_bucket(*hash, map);
+		buf = ReadBuffer(index, xh_bucket_block(meta, *bucket));
+		LockBuffer(buf, lockmode);
+		page = BufferGetPage(buf);
+		isnew = PageIsNew(page);
+		if (!isnew)
+		{
+			opaque = XhPageGetOpaque(page);
+			if ((opaque->flags & XH_PAGE_PRIMARY) &&
+				opaque->bucket == *bucket &&
+				opaque->splitmax <= map->maxbucket)
+				return buf;
+		}
+		/* the bucket split since the copy was taken */
+		UnlockReleaseBuffer(buf);
+		if (refresh && isnew)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has an uninitialized page for bucket %u",
+							RelationGetRelationName(index), *bucket),
+					 errhint("Rebuild the index with REINDEX.")));
+		refresh = true;
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*

@@ -34,13 +34,15 @@
 
 static int	xh_cmp_entry(const void *a, const void *b);
 
+#define InvalidBucket	PG_UINT32_MAX
+
 /*
  * Rewrite a bucket chain (blocks[0] is the primary page, locked for
  * cleanup by the caller) so that it holds exactly the given entries,
- * packed from the front.  Pages no longer needed are marked free and
+ * packed from the front.  Used by VACUUM and by splits.  Pages no longer needed are marked free and
  * recorded in the FSM.  Returns the number of pages freed.
  */
-static int
+int
 xh_rewrite_bucket(Relation index, Buffer primary, BlockNumber *blocks,
 				  int nblocks, XhEntry *entries, int nentries)
 {
@@ -239,37 +241,72 @@ xh_cmp_entry(const void *a, const void *b)
 }
 
 /*
- * Is blkno part of bucket's chain?  Called with the metapage share-locked
- * (so no split is in progress); the primary page's lock keeps anyone from
- * linking a page into the chain while we look.
+ * Free overflow page blkno, which claims to belong to bucket owner, if it is
+ * not part of that bucket's chain.  Called with the metapage share-locked,
+ * so no split is in progress (a split's new pages are unreachable until its
+ * switch).  The owner's primary page stays locked from the chain walk until
+ * the page is freed: linking a page into a chain needs that lock
+ * exclusively, so the page cannot join the chain between the two.  Returns
+ * true if the page was freed.
  */
 static bool
-xh_block_in_chain(Relation index, XhMetaPageData *meta, uint32 bucket,
-				  BlockNumber blkno)
+xh_free_if_orphan(Relation index, XhMetaPageData *meta, uint32 owner,
+				  BlockNumber blkno, BlockNumber nblocks)
 {
-	Buffer		primary = ReadBuffer(index, xh_bucket_block(meta, bucket));
-	BlockNumber cur = BufferGetBlockNumber(primary);
+	Buffer		primary = InvalidBuffer;
 	bool		found = false;
-	BlockNumber steps = 0;
+	bool		freed = false;
+	Buffer		buf;
+	Page		page;
 
-	LockBuffer(primary, BUFFER_LOCK_SHARE);
-	while (cur != InvalidBlockNumber && !found && steps++ < MaxBlockNumber)
+	if (owner <= meta->maxbucket)
 	{
-		Buffer		buf = cur == BufferGetBlockNumber(primary) ? primary :
-		ReadBuffer(index, cur);
-		Page		page;
+		BlockNumber cur;
+		BlockNumber steps = 0;
 
-		if (buf != primary)
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		found = (cur == blkno);
-		cur = PageIsNew(page) ? InvalidBlockNumber :
-			XhPageGetOpaque(page)->next;
-		if (buf != primary)
-			UnlockReleaseBuffer(buf);
+		primary = ReadBuffer(index, xh_bucket_block(meta, owner));
+		LockBuffer(primary, BUFFER_LOCK_SHARE);
+		cur = BufferGetBlockNumber(primary);
+		while (cur != InvalidBlockNumber && !found && steps++ <= nblocks)
+		{
+			Buffer		cbuf = cur == BufferGetBlockNumber(primary) ? primary :
+			ReadBuffer(index, cur);
+
+			if (cbuf != primary)
+				LockBuffer(cbuf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(cbuf);
+			found = (cur == blkno);
+			cur = PageIsNew(page) ? InvalidBlockNumber :
+				XhPageGetOpaque(page)->next;
+			if (cbuf != primary)
+				UnlockReleaseBuffer(cbuf);
+		}
+		/* a cycle means damage that only REINDEX can mend: leave it */
+		if (steps > nblocks)
+			found = true;
 	}
-	UnlockReleaseBuffer(primary);
-	return found;
+
+	if (!found)
+	{
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		if (!PageIsNew(page) &&
+			(XhPageGetOpaque(page)->flags & XH_PAGE_OVERFLOW) &&
+			XhPageGetOpaque(page)->bucket == owner)
+		{
+			GenericXLogState *state = GenericXLogStart(index);
+
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			xh_init_page(page, XH_PAGE_FREE, 0);
+			GenericXLogFinish(state);
+			freed = true;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	if (BufferIsValid(primary))
+		UnlockReleaseBuffer(primary);
+	return freed;
 }
 
 /*
@@ -291,11 +328,11 @@ xh_reclaim_orphans(Relation index, uint8 *inchain, BlockNumber nvisible)
 	uint32		b;
 	int			nfreed = 0;
 
+	/* primary pages reserved for future buckets are not orphans */
+	reserved = palloc0(nvisible);
 	metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
 	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
 	meta = xh_check_metapage(index, BufferGetPage(metabuf));
-
-	reserved = palloc0(nvisible);
 	for (b = meta->maxbucket + 1; b < meta->reserved; b++)
 	{
 		BlockNumber r = xh_bucket_block(meta, b);
@@ -303,13 +340,14 @@ xh_reclaim_orphans(Relation index, uint8 *inchain, BlockNumber nvisible)
 		if (r < nvisible)
 			reserved[r] = 1;
 	}
+	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 
 	for (blkno = XHASH_METAPAGE_BLKNO + 1; blkno < nvisible; blkno++)
 	{
 		Buffer		buf;
 		Page		page;
 		XhPageOpaque opaque;
-		bool		orphan = false;
+		uint32		owner = InvalidBucket;
 		bool		recycle = false;
 
 		if (inchain[blkno] || reserved[blkno])
@@ -318,43 +356,29 @@ xh_reclaim_orphans(Relation index, uint8 *inchain, BlockNumber nvisible)
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		opaque = XhPageGetOpaque(page);
-		if (PageIsNew(page) || (opaque->flags & XH_PAGE_FREE))
+		opaque = PageIsNew(page) ? NULL : XhPageGetOpaque(page);
+		if (opaque == NULL || (opaque->flags & XH_PAGE_FREE))
 			recycle = true;		/* make sure the FSM knows it */
 		else if (opaque->flags & XH_PAGE_OVERFLOW)
+			owner = opaque->bucket;
+		UnlockReleaseBuffer(buf);
+
+		if (owner != InvalidBucket)
 		{
-			uint32		owner = opaque->bucket;
-
-			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-			orphan = owner > meta->maxbucket ||
-				!xh_block_in_chain(index, meta, owner, blkno);
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-			/* a page that changed meanwhile was reused: leave it */
-			if (orphan && (PageIsNew(page) ||
-						   !(opaque->flags & XH_PAGE_OVERFLOW) ||
-						   opaque->bucket != owner))
-				orphan = false;
+			/* the metapage share lock keeps splits out while we decide */
+			LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+			meta = xh_check_metapage(index, BufferGetPage(metabuf));
+			if (xh_free_if_orphan(index, meta, owner, blkno, nvisible))
+			{
+				nfreed++;
+				recycle = true;
+			}
+			LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 		}
-		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-
-		if (orphan)
-		{
-			GenericXLogState *state;
-
-			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-			state = GenericXLogStart(index);
-			page = GenericXLogRegisterBuffer(state, buf, 0);
-			xh_init_page(page, XH_PAGE_FREE, 0);
-			GenericXLogFinish(state);
-			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-			nfreed++;
-			recycle = true;
-		}
-		ReleaseBuffer(buf);
 		if (recycle)
 			RecordFreeIndexPage(index, blkno);
 	}
-	UnlockReleaseBuffer(metabuf);
+	ReleaseBuffer(metabuf);
 	pfree(reserved);
 	return nfreed;
 }
