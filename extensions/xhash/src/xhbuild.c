@@ -156,21 +156,37 @@ xh_build_callback(Relation index, ItemPointer tid, Datum *values,
 	bs->total++;
 }
 
-static int
-xh_cmp_bucket(const void *a, const void *b)
+/*
+ * Sort a chunk of entries by bucket with a counting sort (two linear
+ * passes), using scratch space of the same size; the result is in scratch.
+ */
+static void
+xh_sort_by_bucket(XhEntry *entries, XhEntry *scratch, int64 n,
+				  uint32 nbuckets, uint32 *counts)
 {
-	uint32		ba = xh_hash_to_bucket(((const XhEntry *) a)->hash, &xh_sort_map);
-	uint32		bb = xh_hash_to_bucket(((const XhEntry *) b)->hash, &xh_sort_map);
+	int64		i;
+	uint32		b;
+	uint64		pos = 0;
 
-	if (ba != bb)
-		return ba < bb ? -1 : 1;
-	return 0;
+	memset(counts, 0, sizeof(uint32) * (Size) nbuckets);
+	for (i = 0; i < n; i++)
+		counts[xh_hash_to_bucket(entries[i].hash, &xh_sort_map)]++;
+	for (b = 0; b < nbuckets; b++)
+	{
+		uint32		c = counts[b];
+
+		counts[b] = (uint32) pos;
+		pos += c;
+	}
+	for (i = 0; i < n; i++)
+		scratch[counts[xh_hash_to_bucket(entries[i].hash, &xh_sort_map)]++] =
+			entries[i];
 }
 
 /*
- * Append a chunk of entries (already masked) to the bucket chains.
- * lastblk[b] is the last page of bucket b's chain; *nblocks the relation
- * length, extended here for overflow pages.
+ * Append a chunk of entries (already masked and sorted by bucket) to the
+ * bucket chains.  lastblk[b] is the last page of bucket b's chain; *nblocks
+ * the relation length, extended here for overflow pages.
  */
 static void
 xh_append_chunk(Relation index, XhEntry *entries, int64 n,
@@ -178,8 +194,6 @@ xh_append_chunk(Relation index, XhEntry *entries, int64 n,
 {
 	int64		i = 0;
 
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, XH_PHASE_SORT);
-	qsort(entries, n, sizeof(XhEntry), xh_cmp_bucket);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, XH_PHASE_WRITE);
 
 	while (i < n)
@@ -235,6 +249,8 @@ xhbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	uint32		nbuckets;
 	BlockNumber nblocks;
 	BlockNumber *lastblk;
+	uint32	   *counts;
+	XhEntry    *scratch;
 	Buffer		metabuf;
 	XhMetaPageData *meta;
 	int64		done = 0;
@@ -251,7 +267,8 @@ xhbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.tmpCtx = AllocSetContextCreate(CurrentMemoryContext,
 									  "xhash build temporary context",
 									  ALLOCSET_DEFAULT_SIZES);
-	bs.maxentries = Max((int64) maintenance_work_mem * 1024L /
+	/* half of maintenance_work_mem for entries, half for sorting them */
+	bs.maxentries = Max((int64) maintenance_work_mem * 1024L / 2 /
 						(int64) sizeof(XhEntry), 1024);
 	bs.maxentries = Min(bs.maxentries,
 						(int64) (MaxAllocHugeSize / sizeof(XhEntry)));
@@ -295,6 +312,11 @@ xhbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	UnlockReleaseBuffer(metabuf);
 
 	/* Mask the hashes (debug_hash_bits), then distribute chunk by chunk */
+	counts = MemoryContextAllocHuge(CurrentMemoryContext,
+									sizeof(uint32) * (Size) nbuckets);
+	scratch = MemoryContextAllocHuge(CurrentMemoryContext,
+									 Max(bs.nchunks > 0 ? bs.maxentries :
+										 bs.nentries, 1) * sizeof(XhEntry));
 	if (bs.spill != NULL)
 	{
 		if (bs.nentries > 0)
@@ -310,7 +332,11 @@ xhbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 			bs.nentries = got / sizeof(XhEntry);
 			for (i = 0; i < bs.nentries; i++)
 				bs.entries[i].hash &= xh_sort_map.hashmask;
-			xh_append_chunk(index, bs.entries, bs.nentries, lastblk,
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
+										 XH_PHASE_SORT);
+			xh_sort_by_bucket(bs.entries, scratch, bs.nentries, nbuckets,
+							  counts);
+			xh_append_chunk(index, scratch, bs.nentries, lastblk,
 							&nblocks, &done);
 		}
 		BufFileClose(bs.spill);
@@ -319,7 +345,10 @@ xhbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	{
 		for (i = 0; i < bs.nentries; i++)
 			bs.entries[i].hash &= xh_sort_map.hashmask;
-		xh_append_chunk(index, bs.entries, bs.nentries, lastblk, &nblocks,
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
+									 XH_PHASE_SORT);
+		xh_sort_by_bucket(bs.entries, scratch, bs.nentries, nbuckets, counts);
+		xh_append_chunk(index, scratch, bs.nentries, lastblk, &nblocks,
 						&done);
 	}
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done);
@@ -332,6 +361,8 @@ xhbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		log_newpage_range(index, MAIN_FORKNUM, 0, nblocks, true);
 
 	pfree(lastblk);
+	pfree(counts);
+	pfree(scratch);
 	pfree(bs.entries);
 	MemoryContextDelete(bs.tmpCtx);
 

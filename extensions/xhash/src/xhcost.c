@@ -26,6 +26,8 @@
 
 /* Below disable_cost (1e10), far above any sane plan */
 #define XH_PARTIAL_KEY_PENALTY	1.0e9
+/* Far above disable_cost: an index-only scan loses to any other plan */
+#define XH_INDEX_ONLY_PENALTY	1.0e15
 
 /*
  * amcostestimate
@@ -67,6 +69,18 @@ xhcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 			pages * seq_page_cost +
 			index->tuples * (cpu_index_tuple_cost + cpu_operator_cost);
 		costs.numIndexPages = pages;
+	}
+
+	/*
+	 * Never an index-only scan: xhash returns no column, and a scan that
+	 * needs none (count(*) over a forced full scan) would trust the
+	 * visibility map for TIDs that VACUUM may have removed and recycled after
+	 * the scan collected them.  A plain index scan visits the heap.
+	 */
+	if (path->path.pathtype == T_IndexOnlyScan)
+	{
+		costs.indexStartupCost += XH_INDEX_ONLY_PENALTY;
+		costs.indexTotalCost += XH_INDEX_ONLY_PENALTY;
 	}
 
 	*indexStartupCost = costs.indexStartupCost;

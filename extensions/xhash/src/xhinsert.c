@@ -33,12 +33,14 @@
 
 #include "access/genam.h"
 #include "access/tableam.h"
+#include "access/xloginsert.h"
 #include "catalog/index.h"
 #include "common/pg_prng.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/predicate.h"
+#include "storage/smgr.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -387,6 +389,16 @@ xhinsert(Relation index, Datum *values, bool *isnull,
 										indexInfo->ii_NullsNotDistinct,
 										&xwait, &spectoken, &waittid);
 
+		/*
+		 * A partial check (deferred constraint) only needs to know a conflict
+		 * is possible: it does not wait, as btree does not.
+		 */
+		if (TransactionIdIsValid(xwait) && checkUnique == UNIQUE_CHECK_PARTIAL)
+		{
+			xwait = InvalidTransactionId;
+			conflict = true;
+		}
+
 		if (TransactionIdIsValid(xwait))
 		{
 			/* wait for the other inserter, holding no pin, then start over */
@@ -428,10 +440,18 @@ xhinsert(Relation index, Datum *values, bool *isnull,
 	MemoryContextSwitchTo(oldCtx);
 	MemoryContextReset(cache->tmpCtx);
 
-	/* Count a sample of inserts, and split when over the fillfactor */
+	/*
+	 * Count a sample of inserts, and split when over the fillfactor.  The
+	 * caller's context may live for the whole statement: run in ours.
+	 */
 	if (checkUnique != UNIQUE_CHECK_EXISTING &&
 		pg_prng_uint32(&pg_global_prng_state) % XH_COUNT_SAMPLE == 0)
+	{
+		oldCtx = MemoryContextSwitchTo(cache->tmpCtx);
 		xh_maybe_split(index);
+		MemoryContextSwitchTo(oldCtx);
+		MemoryContextReset(cache->tmpCtx);
+	}
 
 	return result;
 }
@@ -458,6 +478,7 @@ xh_build_check_unique(Relation heap, Relation index, IndexInfo *indexInfo)
 	XhKeyFetcher kf;
 	Buffer		metabuf;
 	XhMetaPageData *meta;
+	XhMetaPageData metacopy;
 	uint32		maxbucket;
 	uint32		b;
 	XhEntry    *entries = NULL;
@@ -472,9 +493,12 @@ xh_build_check_unique(Relation heap, Relation index, IndexInfo *indexInfo)
 	xh_keys_init(&kf, heap, index, indexInfo);
 	xh_keys_begin(&kf);
 
+	/* nobody else can use the index yet: work from a copy of the metapage */
 	metabuf = ReadBuffer(index, XHASH_METAPAGE_BLKNO);
 	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
-	meta = xh_check_metapage(index, BufferGetPage(metabuf));
+	metacopy = *xh_check_metapage(index, BufferGetPage(metabuf));
+	UnlockReleaseBuffer(metabuf);
+	meta = &metacopy;
 	maxbucket = meta->maxbucket;
 
 	for (b = 0; b <= maxbucket; b++)
@@ -551,7 +575,6 @@ xh_build_check_unique(Relation heap, Relation index, IndexInfo *indexInfo)
 				{
 					char	   *key_desc;
 
-					UnlockReleaseBuffer(metabuf);
 					key_desc = BuildIndexValueDescription(index, v1, n1);
 					ereport(ERROR,
 							(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -569,8 +592,9 @@ xh_build_check_unique(Relation heap, Relation index, IndexInfo *indexInfo)
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
-	UnlockReleaseBuffer(metabuf);
 	xh_keys_end(&kf);
+	/* the expression states lived in the executor state just freed */
+	indexInfo->ii_ExpressionsState = NIL;
 	if (entries)
 		pfree(entries);
 	MemoryContextDelete(tmpCtx);
@@ -586,7 +610,7 @@ xh_reserve_buckets(Relation index, XhMetaPageData *meta)
 {
 	uint32		count = Max(16, meta->reserved / 16);
 	BlockNumber first;
-	uint32		i;
+	PGAlignedBlock zero;
 	bool		needLock = !RELATION_IS_LOCAL(index);
 
 	if (meta->nextents >= XH_MAX_EXTENTS)
@@ -594,32 +618,22 @@ xh_reserve_buckets(Relation index, XhMetaPageData *meta)
 	if (needLock)
 		LockRelationForExtension(index, ExclusiveLock);
 	first = RelationGetNumberOfBlocks(index);
-	for (i = 0; i < count; i++)
-	{
-		Buffer		buf = ReadBuffer(index, P_NEW);
 
-		Assert(BufferGetBlockNumber(buf) == first + i);
-		if (i == count - 1)
-		{
-			/*
-			 * Extending a relation is not WAL-logged, so log the extent's
-			 * last page: replay then recreates the whole range, and a split
-			 * after crash recovery never reads beyond the end of the file.
-			 * The page is initialized as free; the split that makes it a
-			 * bucket logs a full image of it.
-			 */
-			GenericXLogState *state = GenericXLogStart(index);
-			Page		page;
-
-			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-			page = GenericXLogRegisterBuffer(state, buf,
-											 GENERIC_XLOG_FULL_IMAGE);
-			xh_init_page(page, XH_PAGE_FREE, 0);
-			GenericXLogFinish(state);
-			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-		}
-		ReleaseBuffer(buf);
-	}
+	/*
+	 * Write only the extent's last page (as core hash does): the file gets a
+	 * hole that reads as zeros, so reserving costs one page however big the
+	 * extent.  Extending is not WAL-logged, so log that page: replay then
+	 * recreates the whole range, and a split after crash recovery never reads
+	 * beyond the end of the file.  The page is marked free; the split that
+	 * makes it a bucket logs a full image of it.
+	 */
+	xh_init_page(zero.data, XH_PAGE_FREE, 0);
+	if (RelationNeedsWAL(index))
+		log_newpage(&index->rd_node, MAIN_FORKNUM, first + count - 1,
+					zero.data, true);
+	PageSetChecksumInplace(zero.data, first + count - 1);
+	smgrextend(RelationGetSmgr(index), MAIN_FORKNUM, first + count - 1,
+			   zero.data, false);
 	if (needLock)
 		UnlockRelationForExtension(index, ExclusiveLock);
 

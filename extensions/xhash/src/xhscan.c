@@ -19,8 +19,12 @@
  * lock on it to remove entries.  With an MVCC snapshot a recycled TID can
  * only point to a tuple the snapshot cannot see, so (as nbtree does) the
  * pin is dropped as soon as the bucket has been read; with any other
- * snapshot (unique and exclusion checks use a dirty one) it is kept until
- * the scan ends or restarts.
+ * snapshot (exclusion checks use a dirty one, and always key every column)
+ * a lookup keeps it until the scan ends or restarts.  A full scan cannot
+ * pin every bucket; it is only ever a forced plan, and every TID it returns
+ * is rechecked against the heap row.  Index-only scans are priced out of
+ * reach in xhcostestimate, because with no pin held they would trust the
+ * visibility map for a TID VACUUM may have recycled meanwhile.
  *
  * IDENTIFICATION
  *	  extensions/xhash/src/xhscan.c
@@ -342,10 +346,10 @@ xhgettuple(IndexScanDesc scan, ScanDirection dir)
 	scan->xs_recheck = true;
 
 	/*
-	 * No column can be returned (amcanreturn is NULL), but the planner still
-	 * builds an index-only scan when the query needs no column at all, such
-	 * as count(*) over a forced full-index scan.  Give it a tuple of NULLs:
-	 * nothing reads its values.
+	 * No column can be returned (amcanreturn is NULL), but the planner can
+	 * still build an index-only scan when the query needs no column at all,
+	 * if every other plan is disabled too (see xhcostestimate).  Give it a
+	 * tuple of NULLs rather than fail: nothing reads its values.
 	 */
 	if (scan->xs_want_itup)
 	{

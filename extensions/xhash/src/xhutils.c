@@ -424,6 +424,7 @@ xh_lock_bucket(Relation index, uint64 *hash, int lockmode,
 {
 	bool		refresh = false;
 	uint64		fullhash = *hash;
+	int			attempts = 0;
 
 	for (;;)
 	{
@@ -431,7 +432,7 @@ xh_lock_bucket(Relation index, uint64 *hash, int lockmode,
 		Buffer		buf;
 		Page		page;
 		XhPageOpaque opaque;
-		bool		isnew;
+		bool		isprimary;
 
 		xh_get_mapping(meta, map);
 		*hash = fullhash & map->hashmask;
@@ -439,21 +440,26 @@ xh_lock_bucket(Relation index, uint64 *hash, int lockmode,
 		buf = ReadBuffer(index, xh_bucket_block(meta, *bucket));
 		LockBuffer(buf, lockmode);
 		page = BufferGetPage(buf);
-		isnew = PageIsNew(page);
-		if (!isnew)
+		isprimary = false;
+		if (!PageIsNew(page))
 		{
 			opaque = XhPageGetOpaque(page);
-			if ((opaque->flags & XH_PAGE_PRIMARY) &&
-				opaque->bucket == *bucket &&
-				opaque->splitmax <= map->maxbucket)
+			isprimary = (opaque->flags & XH_PAGE_PRIMARY) &&
+				opaque->bucket == *bucket;
+			if (isprimary && opaque->splitmax <= map->maxbucket)
 				return buf;
 		}
-		/* the bucket split since the copy was taken */
+
+		/*
+		 * The bucket split since the copy was taken: refresh and retry.  A
+		 * page that is not this bucket's primary page at all, or a split
+		 * stamp that a fresh metapage cannot explain, is damage.
+		 */
 		UnlockReleaseBuffer(buf);
-		if (refresh && isnew)
+		if (refresh && (!isprimary || ++attempts > 100))
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("index \"%s\" has an uninitialized page for bucket %u",
+					 errmsg("index \"%s\" has an invalid primary page for bucket %u",
 							RelationGetRelationName(index), *bucket),
 					 errhint("Rebuild the index with REINDEX.")));
 		refresh = true;

@@ -28,11 +28,14 @@
 #include "access/genam.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
+#include "storage/freespace.h"
 #include "storage/indexfsm.h"
 #include "utils/rel.h"
 #include "xhash.h"
 
 static int	xh_cmp_entry(const void *a, const void *b);
+static int	xh_cmp_entry_pos(const void *a, const void *b);
+static XhEntry *xh_dedup_entries;
 
 #define InvalidBucket	PG_UINT32_MAX
 
@@ -101,7 +104,9 @@ xh_rewrite_bucket(Relation index, Buffer primary, BlockNumber *blocks,
 			UnlockReleaseBuffer(bufs[j]);
 			if (freed)
 			{
+				/* make it findable now, not only after the next VACUUM */
 				RecordFreeIndexPage(index, blkno);
+				FreeSpaceMapVacuumRange(index, blkno, blkno + 1);
 				nfreed++;
 			}
 		}
@@ -143,7 +148,21 @@ xh_vacuum_bucket(Relation index, Buffer primary, uint32 bucket,
 					i;
 
 		if (buf != primary)
+		{
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+
+			/* never rewrite what is not this bucket's overflow page */
+			if (blkno == XHASH_METAPAGE_BLKNO || PageIsNew(page) ||
+				!(XhPageGetOpaque(page)->flags & XH_PAGE_OVERFLOW) ||
+				XhPageGetOpaque(page)->bucket != bucket ||
+				nblocks > (int) RelationGetNumberOfBlocks(index))
+				ereport(ERROR,
+						(errcode(ERRCODE_INDEX_CORRUPTED),
+						 errmsg("index \"%s\" has an invalid page %u in the chain of bucket %u",
+								RelationGetRelationName(index), blkno, bucket),
+						 errhint("Rebuild the index with REINDEX.")));
+		}
 		page = BufferGetPage(buf);
 		entries = XhPageGetEntries(page);
 		n = XhPageGetNEntries(page);
@@ -185,30 +204,38 @@ xh_vacuum_bucket(Relation index, Buffer primary, uint32 bucket,
 
 	/*
 	 * A crash in the middle of a multi-record rewrite can leave an entry
-	 * twice in the chain (entries only move towards the front): keep one.
+	 * twice in the chain: keep the first copy.  The survivors keep their
+	 * chain order, so the rewrite below still only moves entries towards the
+	 * front (invariant 5).
 	 */
 	if (nkept > 1)
 	{
-		XhEntry    *sorted = palloc(nkept * sizeof(XhEntry));
+		int		   *order = palloc(nkept * sizeof(int));
+		bool	   *drop = palloc0(nkept * sizeof(bool));
 		int			i,
-					n = 1;
+					n = 0;
 
-		memcpy(sorted, kept, nkept * sizeof(XhEntry));
-		qsort(sorted, nkept, sizeof(XhEntry), xh_cmp_entry);
+		for (i = 0; i < nkept; i++)
+			order[i] = i;
+		xh_dedup_entries = kept;
+		qsort(order, nkept, sizeof(int), xh_cmp_entry_pos);
 		for (i = 1; i < nkept; i++)
 		{
-			if (xh_cmp_entry(&sorted[i], &sorted[n - 1]) != 0)
-				sorted[n++] = sorted[i];
+			if (xh_cmp_entry(&kept[order[i]], &kept[order[i - 1]]) == 0)
+				drop[order[i]] = true;	/* a later copy: order[] is stable */
+		}
+		for (i = 0; i < nkept; i++)
+		{
+			if (!drop[i])
+				kept[n++] = kept[i];
 		}
 		if (n < nkept)
 		{
-			pfree(kept);
-			kept = sorted;
 			nkept = n;
 			changed = true;
 		}
-		else
-			pfree(sorted);
+		pfree(order);
+		pfree(drop);
 	}
 
 	if (changed)
@@ -238,6 +265,22 @@ xh_cmp_entry(const void *a, const void *b)
 	if (c != 0)
 		return c;
 	return ea->hash < eb->hash ? -1 : (ea->hash > eb->hash ? 1 : 0);
+}
+
+/*
+ * qsort comparator on positions into xh_dedup_entries: by entry, then by
+ * position, so that the first copy of an entry sorts first.
+ */
+static int
+xh_cmp_entry_pos(const void *a, const void *b)
+{
+	int			pa = *(const int *) a;
+	int			pb = *(const int *) b;
+	int			c = xh_cmp_entry(&xh_dedup_entries[pa], &xh_dedup_entries[pb]);
+
+	if (c != 0)
+		return c;
+	return pa < pb ? -1 : (pa > pb ? 1 : 0);
 }
 
 /*
@@ -379,6 +422,7 @@ xh_reclaim_orphans(Relation index, uint8 *inchain, BlockNumber nvisible)
 			RecordFreeIndexPage(index, blkno);
 	}
 	ReleaseBuffer(metabuf);
+	/* xhvacuumcleanup updates the FSM's upper levels */
 	pfree(reserved);
 	return nfreed;
 }
