@@ -135,6 +135,11 @@ SELECT count(*) FROM exd;
 -- workarounds): ON CONFLICT on the table ...
 INSERT INTO u VALUES (0, 'user1@example.com') ON CONFLICT DO NOTHING;
 INSERT INTO u VALUES (0, 'user1@example.com') ON CONFLICT (email) DO NOTHING;
+-- ... even when the arbiter is a btree index of the same table ...
+CREATE TABLE both_idx (id int, k text);
+CREATE UNIQUE INDEX both_id ON both_idx (id);
+CREATE UNIQUE INDEX both_k ON both_idx USING xhash (k);
+INSERT INTO both_idx VALUES (1, 'a') ON CONFLICT (id) DO NOTHING;
 -- ... a UNIQUE or PRIMARY KEY constraint using it ...
 ALTER TABLE u ADD CONSTRAINT u_email_key UNIQUE USING INDEX u_email;
 ALTER TABLE u ADD CONSTRAINT u_email_pkey PRIMARY KEY USING INDEX u_email;

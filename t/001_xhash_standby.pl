@@ -18,16 +18,13 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use XhashTest;
 
 my @logged_indexes = qw(t8_xh tm_xh tu_xh tc_xh);
 
-my %mode_gucs = (
-	seq => 'SET enable_seqscan = on; SET enable_indexscan = off; '
-	  . 'SET enable_bitmapscan = off;',
-	index => 'SET enable_seqscan = off; SET enable_indexscan = on; '
-	  . 'SET enable_bitmapscan = off;',
-	bitmap => 'SET enable_seqscan = off; SET enable_indexscan = off; '
-	  . 'SET enable_bitmapscan = on;',);
+my %mode_gucs = %SCAN_MODES;
 
 # One output line per lookup: label, number of rows, digest of the rows.
 sub lookup

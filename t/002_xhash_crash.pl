@@ -20,16 +20,13 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use XhashTest;
 
 my @indexes = qw(cw_id_xh cw_grp_xh cu_xh);
 
-my %mode_gucs = (
-	seq => 'SET enable_seqscan = on; SET enable_indexscan = off; '
-	  . 'SET enable_bitmapscan = off;',
-	index => 'SET enable_seqscan = off; SET enable_indexscan = on; '
-	  . 'SET enable_bitmapscan = off;',
-	bitmap => 'SET enable_seqscan = off; SET enable_indexscan = off; '
-	  . 'SET enable_bitmapscan = on;',);
+my %mode_gucs = %SCAN_MODES;
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init(allows_streaming => 1, has_archiving => 1);

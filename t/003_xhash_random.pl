@@ -20,6 +20,9 @@ use Digest::MD5 qw(md5_hex);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use XhashTest;
 
 my $seed = $ENV{XHASH_TEST_SEED} // 20251124;
 my $nbatches = $ENV{XHASH_TEST_BATCHES} // 10;
@@ -28,13 +31,7 @@ my $k1_max = 300;
 note "random seed $seed";
 srand($seed);
 
-my %mode_gucs = (
-	seq => 'SET enable_seqscan = on; SET enable_indexscan = off; '
-	  . 'SET enable_bitmapscan = off;',
-	index => 'SET enable_seqscan = off; SET enable_indexscan = on; '
-	  . 'SET enable_bitmapscan = off;',
-	bitmap => 'SET enable_seqscan = off; SET enable_indexscan = off; '
-	  . 'SET enable_bitmapscan = on;',);
+my %mode_gucs = %SCAN_MODES;
 
 my $node = PostgreSQL::Test::Cluster->new('random');
 $node->init(allows_streaming => 1);
