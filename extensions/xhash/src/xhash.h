@@ -66,7 +66,12 @@
  *	  end and starts over if it changed; collected TIDs are de-duplicated, so
  *	  a state between two records of one vacuum pass (entries only ever move
  *	  towards the front of a chain) is never wrong.
- * 6. Dead entries are removed only by VACUUM (ambulkdelete, which also
+ * 6. Every page of a chain but the last is full: inserts append to the
+ *	  page the primary page's "tail" names (or to the primary page itself),
+ *	  and every rewrite packs the chain.  A rewrite updates "tail" in the
+ *	  same record that cuts the chain at its new end, so at every WAL record
+ *	  boundary "tail" names the page that ends the chain.
+ * 7. Dead entries are removed only by VACUUM (ambulkdelete, which also
  *	  removes leftovers of splits and compacts chains).  Generic WAL carries
  *	  no recovery-conflict horizon, so removing entries opportunistically
  *	  would be unsafe on standbys.
@@ -128,6 +133,8 @@ typedef struct XhPageOpaqueData
 	uint32		seq;			/* primary page: bumped when entries move */
 	uint32		splitmax;		/* primary page: maxbucket right after the
 								 * last split this bucket took part in */
+	BlockNumber tail;			/* primary page: last overflow page of the
+								 * chain, or InvalidBlockNumber */
 	uint16		flags;
 	uint16		page_id;		/* XH_PAGE_ID, for page inspection tools */
 } XhPageOpaqueData;

@@ -184,6 +184,28 @@ xh_sort_by_bucket(XhEntry *entries, XhEntry *scratch, int64 n,
 }
 
 /*
+ * Record a bucket's new last page in its primary page (block bucket + 1
+ * during the build); "cur" is the buffer the caller holds locked.
+ */
+static void
+xh_build_set_tail(Relation index, uint32 bucket, BlockNumber tail, Buffer cur)
+{
+	BlockNumber pblk = XHASH_METAPAGE_BLKNO + 1 + bucket;
+	Buffer		pbuf;
+
+	if (BufferGetBlockNumber(cur) == pblk)
+	{
+		XhPageGetOpaque(BufferGetPage(cur))->tail = tail;
+		return;
+	}
+	pbuf = ReadBuffer(index, pblk);
+	LockBuffer(pbuf, BUFFER_LOCK_EXCLUSIVE);
+	XhPageGetOpaque(BufferGetPage(pbuf))->tail = tail;
+	MarkBufferDirty(pbuf);
+	UnlockReleaseBuffer(pbuf);
+}
+
+/*
  * Append a chunk of entries (already masked and sorted by bucket) to the
  * bucket chains.  lastblk[b] is the last page of bucket b's chain; *nblocks
  * the relation length, extended here for overflow pages.
@@ -220,6 +242,7 @@ xh_append_chunk(Relation index, XhEntry *entries, int64 n,
 				xh_init_page(npage, XH_PAGE_OVERFLOW, bucket);
 				XhPageGetOpaque(page)->next = BufferGetBlockNumber(nbuf);
 				lastblk[bucket] = BufferGetBlockNumber(nbuf);
+				xh_build_set_tail(index, bucket, lastblk[bucket], buf);
 				MarkBufferDirty(buf);
 				UnlockReleaseBuffer(buf);
 				buf = nbuf;

@@ -259,6 +259,7 @@ xhash_verify(PG_FUNCTION_ARGS)
 	for (b = 0; b <= meta->maxbucket; b++)
 	{
 		BlockNumber prev = InvalidBlockNumber;
+		BlockNumber tailblk = InvalidBlockNumber;
 
 		blk = xh_bucket_block(meta, b);
 		while (blk != InvalidBlockNumber)
@@ -336,8 +337,15 @@ xhash_verify(PG_FUNCTION_ARGS)
 			}
 			prev = blk;
 			blk = opaque->next;
+			if (want == XH_PAGE_PRIMARY)
+				tailblk = opaque->tail;
 			UnlockReleaseBuffer(buf);
 		}
+		if (prev != xh_bucket_block(meta, b) ?
+			tailblk != prev : tailblk != InvalidBlockNumber)
+			xh_problem(&v, xh_bucket_block(meta, b),
+					   "bucket %u names block %u as its last page, but its chain ends at block %u",
+					   b, tailblk, prev);
 	}
 
 	/*

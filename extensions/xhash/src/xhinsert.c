@@ -252,63 +252,55 @@ xh_find_conflict(XhKeyFetcher *kf, Buffer primary, const XhEntry *entry,
 }
 
 /*
- * Add an entry to a bucket whose primary page we hold exclusively locked:
- * into the first page of the chain with room, else into a new overflow page
- * linked at the end of the chain.  The primary buffer stays locked.
+ * Add an entry to a bucket whose primary page we hold exclusively locked.
+ * Only the chain's last page can have room (invariant 6 in xhash.h), so the
+ * entry goes there, or into a new overflow page linked after it: one or two
+ * page visits whatever the chain's length.  The primary buffer stays locked.
  */
 static void
 xh_add_to_bucket(Relation index, Buffer primary, uint32 bucket,
 				 const XhEntry *entry)
 {
-	Buffer		buf = primary;
+	BlockNumber tailblk = XhPageGetOpaque(BufferGetPage(primary))->tail;
+	Buffer		tail = primary;
 	GenericXLogState *state;
 	Page		page;
+	Page		ppage;
+	Page		npage;
+	Buffer		nbuf;
+	bool		isnew;
 
-	for (;;)
+	if (tailblk != InvalidBlockNumber)
 	{
-		BlockNumber next;
-
-		page = BufferGetPage(buf);
-		if (PageIsNew(page) || XhPageGetNEntries(page) < XH_PAGE_CAPACITY)
-		{
-			state = GenericXLogStart(index);
-			if (PageIsNew(page))
-			{
-				page = GenericXLogRegisterBuffer(state, buf,
-												 GENERIC_XLOG_FULL_IMAGE);
-				xh_init_page(page, XH_PAGE_PRIMARY, bucket);
-			}
-			else
-				page = GenericXLogRegisterBuffer(state, buf, 0);
-			xh_page_add_entry(page, entry);
-			GenericXLogFinish(state);
-			break;
-		}
-		next = XhPageGetOpaque(page)->next;
-		if (next == InvalidBlockNumber)
-		{
-			bool		isnew;
-			Buffer		nbuf = xh_new_overflow_buffer(index, &isnew);
-			Page		npage;
-
-			state = GenericXLogStart(index);
-			page = GenericXLogRegisterBuffer(state, buf, 0);
-			npage = GenericXLogRegisterBuffer(state, nbuf,
-											  GENERIC_XLOG_FULL_IMAGE);
-			xh_init_page(npage, XH_PAGE_OVERFLOW, bucket);
-			xh_page_add_entry(npage, entry);
-			XhPageGetOpaque(page)->next = BufferGetBlockNumber(nbuf);
-			GenericXLogFinish(state);
-			UnlockReleaseBuffer(nbuf);
-			break;
-		}
-		if (buf != primary)
-			UnlockReleaseBuffer(buf);
-		buf = ReadBuffer(index, next);
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		tail = ReadBuffer(index, tailblk);
+		LockBuffer(tail, BUFFER_LOCK_EXCLUSIVE);
 	}
-	if (buf != primary)
-		UnlockReleaseBuffer(buf);
+	if (XhPageGetNEntries(BufferGetPage(tail)) < XH_PAGE_CAPACITY)
+	{
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, tail, 0);
+		xh_page_add_entry(page, entry);
+		GenericXLogFinish(state);
+	}
+	else
+	{
+		/* the last page is full: chain a new one after it */
+		nbuf = xh_new_overflow_buffer(index, &isnew);
+		state = GenericXLogStart(index);
+		ppage = GenericXLogRegisterBuffer(state, primary, 0);
+		page = tail == primary ? ppage :
+			GenericXLogRegisterBuffer(state, tail, 0);
+		npage = GenericXLogRegisterBuffer(state, nbuf,
+										  GENERIC_XLOG_FULL_IMAGE);
+		xh_init_page(npage, XH_PAGE_OVERFLOW, bucket);
+		xh_page_add_entry(npage, entry);
+		XhPageGetOpaque(page)->next = BufferGetBlockNumber(nbuf);
+		XhPageGetOpaque(ppage)->tail = BufferGetBlockNumber(nbuf);
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(nbuf);
+	}
+	if (tail != primary)
+		UnlockReleaseBuffer(tail);
 }
 
 /*
@@ -808,7 +800,10 @@ xh_maybe_split(Relation index)
 	XhPageGetOpaque(page)->splitmax = newbucket;
 	xh_page_set_entries(page, moving, Min(XH_PAGE_CAPACITY, nmoving));
 	if (npages > 1)
+	{
 		XhPageGetOpaque(page)->next = BufferGetBlockNumber(newbufs[1]);
+		XhPageGetOpaque(page)->tail = BufferGetBlockNumber(newbufs[npages - 1]);
+	}
 	page = GenericXLogRegisterBuffer(state, oldbuf, 0);
 	if (PageIsNew(page))
 		xh_init_page(page, XH_PAGE_PRIMARY, oldbucket);

@@ -136,6 +136,7 @@ xh_init_page(Page page, uint16 flags, uint32 bucket)
 	opaque->bucket = bucket;
 	opaque->seq = 0;
 	opaque->splitmax = 0;
+	opaque->tail = InvalidBlockNumber;
 	opaque->flags = flags;
 	opaque->page_id = XH_PAGE_ID;
 }

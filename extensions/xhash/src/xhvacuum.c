@@ -60,19 +60,22 @@ xh_rewrite_bucket(Relation index, Buffer primary, BlockNumber *blocks,
 		GenericXLogState *state = GenericXLogStart(index);
 		Buffer		bufs[MAX_GENERIC_XLOG_PAGES - 1];
 		int			nbufs = 0;
+		Page		ppage;
 		Page		page;
 		int			j;
 
-		page = GenericXLogRegisterBuffer(state, primary, 0);
+		ppage = GenericXLogRegisterBuffer(state, primary, 0);
 		if (first)
 		{
-			xh_page_set_entries(page, entries,
+			xh_page_set_entries(ppage, entries,
 								Min(nentries, XH_PAGE_CAPACITY));
-			XhPageGetOpaque(page)->next =
+			XhPageGetOpaque(ppage)->next =
 				need > 1 ? blocks[1] : InvalidBlockNumber;
+			if (need == 1)
+				XhPageGetOpaque(ppage)->tail = InvalidBlockNumber;
 			first = false;
 		}
-		XhPageGetOpaque(page)->seq++;
+		XhPageGetOpaque(ppage)->seq++;
 
 		for (; k < nblocks && nbufs < MAX_GENERIC_XLOG_PAGES - 1; k++)
 		{
@@ -89,6 +92,9 @@ xh_rewrite_bucket(Relation index, Buffer primary, BlockNumber *blocks,
 									Min(nentries - off, XH_PAGE_CAPACITY));
 				XhPageGetOpaque(page)->next =
 					k + 1 < need ? blocks[k + 1] : InvalidBlockNumber;
+				/* the chain's new end: "tail" changes in the same record */
+				if (k + 1 == need)
+					XhPageGetOpaque(ppage)->tail = blocks[k];
 			}
 			else
 				xh_init_page(page, XH_PAGE_FREE, 0);
