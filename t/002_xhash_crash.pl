@@ -183,14 +183,7 @@ sub verify_all
 {
 	my ($label, @idx) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	foreach my $idx (@idx)
-	{
-		is( $node->safe_psql(
-				'postgres',
-				"SELECT blkno, problem FROM xhash.xhash_verify('$idx')"),
-			'',
-			"$label: xhash_verify($idx) is empty");
-	}
+	verify_clean($node, $label, @idx);
 }
 
 # A committed key duplicated must fail with 23505.

@@ -298,14 +298,7 @@ sub check_batch
 
 	my @indexes = ('r_id', 'r_k1', 'r_k12');
 	push @indexes, 'r_k2' if $have_k2_index;
-	foreach my $idx (@indexes)
-	{
-		is( $node->safe_psql(
-				'postgres',
-				"SELECT blkno, problem FROM xhash.xhash_verify('$idx')"),
-			'',
-			"$label: xhash_verify($idx) is empty");
-	}
+	verify_clean($node, $label, @indexes);
 
 	# where each key is, from the model
 	my (%by_k1, %by_pair, %by_k2);
