@@ -1,0 +1,822 @@
+/*-------------------------------------------------------------------------
+ *
+ * rc_hooks.c
+ *		Entry point of result_cache: GUCs and the planner, executor and
+ *		utility hooks that serve and capture results.
+ *
+ * Flow of a top-level SELECT (see result_cache.h for the invariants):
+ *	planner hook		verdict on the Query -> marker item in the plan
+ *	ExecutorStart		run-time checks, key, capture of the dependencies'
+ *						generations, fresh snapshot, standard ExecutorStart
+ *						(locks and permission checks on every hit), lookup
+ *	ExecutorRun			hit: send the stored rows to the portal's receiver;
+ *						miss: run the plan through a tee receiver, store
+ *	ExecutorEnd			record tuple-routing targets of writes
+ *
+ * Every hook chains to the previous one; nesting levels are restored in
+ * PG_FINALLY so that an error leaves them right.
+ *
+ * IDENTIFICATION
+ *	  extensions/result_cache/src/rc_hooks.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <float.h>
+
+#include "access/detoast.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "commands/defrem.h"
+#include "executor/executor.h"
+#include "executor/instrument.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/planner.h"
+#include "parser/parsetree.h"
+#include "portability/instr_time.h"
+#include "storage/ipc.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "result_cache.h"
+
+PG_MODULE_MAGIC;
+
+/* GUC variables */
+int			rc_mode = RC_MODE_ALL;
+bool		rc_enabled = true;
+int			rc_max_memory_kb = 65536;
+int			rc_max_entries = 16384;
+int			rc_max_entry_size_kb = 1024;
+double		rc_min_exec_time = 0.0;
+int			rc_debug_pause_at = RC_PAUSE_NONE;
+
+static const struct config_enum_entry rc_mode_options[] = {
+	{"off", RC_MODE_OFF, false},
+	{"all", RC_MODE_ALL, false},
+	{"tables", RC_MODE_TABLES, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry rc_pause_options[] = {
+	{"none", RC_PAUSE_NONE, false},
+	{"before_capture", RC_PAUSE_BEFORE_CAPTURE, false},
+	{"after_capture", RC_PAUSE_AFTER_CAPTURE, false},
+	{"before_store", RC_PAUSE_BEFORE_STORE, false},
+	{"pre_commit", RC_PAUSE_PRE_COMMIT, false},
+	{NULL, 0, false}
+};
+
+/* Saved hook values */
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static planner_hook_type prev_planner_hook = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* Nesting depth of executor/utility and planner calls */
+static int	exec_nested_level = 0;
+static int	plan_nested_level = 0;
+
+/*
+ * State of one top-level SELECT looked up at ExecutorStart, kept until its
+ * executor memory goes away.  A backend can have several open portals
+ * (extended protocol), hence a list keyed by QueryDesc.
+ */
+typedef struct RcQueryState
+{
+	QueryDesc  *qd;
+	RcLookup   *lk;
+	bool		hit;
+	bool		ran;
+	char	   *data;			/* hit: copy of the stored tuples */
+	Size		len;
+	uint64		ntuples;
+	/* miss: capture */
+	MemoryContext cxt;
+	bool		capturing;
+	StringInfoData tuples;
+	uint64		ncaptured;
+	Size		limit;
+	RcReason	reject;
+	struct RcQueryState *next;
+	MemoryContextCallback cb;
+} RcQueryState;
+
+static RcQueryState *rc_states = NULL;
+
+/* A DestReceiver that copies rows on their way to the real one */
+typedef struct RcTee
+{
+	DestReceiver pub;
+	DestReceiver *inner;
+	RcQueryState *st;
+} RcTee;
+
+void		_PG_init(void);
+
+static void rc_shmem_request(void);
+static void rc_shmem_startup_hook(void);
+static PlannedStmt *rc_planner(Query *parse, const char *query_string,
+							   int cursorOptions, ParamListInfo boundParams);
+static void rc_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static void rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+						   uint64 count, bool execute_once);
+static void rc_ExecutorFinish(QueryDesc *queryDesc);
+static void rc_ExecutorEnd(QueryDesc *queryDesc);
+static void rc_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+							  bool readOnlyTree,
+							  ProcessUtilityContext context, ParamListInfo params,
+							  QueryEnvironment *queryEnv,
+							  DestReceiver *dest, QueryCompletion *qc);
+
+/*
+ * Module load: define the GUCs and install the hooks.  Only when preloaded:
+ * loaded later (by CREATE EXTENSION's functions), the module stays inert
+ * and its SQL functions report that it must be preloaded.
+ */
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	DefineCustomEnumVariable("result_cache.mode",
+							 "Which SELECTs result_cache may cache.",
+							 "off: none; all: every cacheable SELECT; tables: only SELECTs whose tables were enabled with result_cache.enable_table().",
+							 &rc_mode, RC_MODE_ALL, rc_mode_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("result_cache.enabled",
+							 "Lets this session use result_cache.",
+							 "Applications that must always execute their queries can turn it off.",
+							 &rc_enabled, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("result_cache.max_memory",
+							"Shared memory for cached results.",
+							NULL,
+							&rc_max_memory_kb, 65536, 1024, INT_MAX / 2,
+							PGC_POSTMASTER, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("result_cache.max_entries",
+							"Maximum number of cached results.",
+							NULL,
+							&rc_max_entries, 16384, 16, 1 << 24,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("result_cache.max_entry_size",
+							"Largest result that is cached.",
+							"Larger results are executed normally and counted as rejected (too_large).",
+							&rc_max_entry_size_kb, 1024, 1, MaxAllocSize / 1024,
+							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomRealVariable("result_cache.min_exec_time",
+							 "Only results whose execution took at least this long (milliseconds) are cached.",
+							 NULL,
+							 &rc_min_exec_time, 0.0, 0.0, DBL_MAX,
+							 PGC_SUSET, GUC_UNIT_MS,
+							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("result_cache.debug_pause_at",
+							 "Test only: wait on an advisory lock at this point.",
+							 NULL,
+							 &rc_debug_pause_at, RC_PAUSE_NONE, rc_pause_options,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("result_cache");
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = rc_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = rc_shmem_startup_hook;
+	prev_planner_hook = planner_hook;
+	planner_hook = rc_planner;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = rc_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = rc_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = rc_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = rc_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = rc_ProcessUtility;
+
+	rc_invalidate_init();
+}
+
+static void
+rc_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(rc_shmem_size());
+	RequestNamedLWLockTranche("result_cache", RC_NPARTITIONS + 1);
+}
+
+static void
+rc_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	rc_shmem_startup();
+}
+
+/*
+ * Planner hook: judge the rewritten Query before planning (planning
+ * rewrites it in place) and leave the verdict in the plan.  Only plans made
+ * at top level are judged; the others are never served from the cache.
+ */
+static PlannedStmt *
+rc_planner(Query *parse, const char *query_string, int cursorOptions,
+		   ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+	volatile bool judge;
+	volatile RcReason verdict = RC_OK;
+
+	judge = rc_shared != NULL && exec_nested_level == 0 &&
+		plan_nested_level == 0 && parse->commandType == CMD_SELECT;
+	if (judge)
+		verdict = rc_query_verdict(parse);
+
+	plan_nested_level++;
+	PG_TRY();
+	{
+		if (prev_planner_hook)
+			result = prev_planner_hook(parse, query_string, cursorOptions,
+									   boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions,
+									  boundParams);
+	}
+	PG_FINALLY();
+	{
+		plan_nested_level--;
+	}
+	PG_END_TRY();
+
+	if (judge)
+	{
+		PlanInvalItem *marker = makeNode(PlanInvalItem);
+
+		marker->cacheId = RC_MARKER_CACHEID;
+		marker->hashValue = (uint32) verdict;
+		result->invalItems = lappend(result->invalItems, marker);
+	}
+	return result;
+}
+
+/* Record the result relations of a writing statement (any nesting level) */
+static void
+rc_note_writes(QueryDesc *qd)
+{
+	PlannedStmt *pstmt = qd->plannedstmt;
+	ListCell   *lc;
+
+	if (pstmt->commandType == CMD_SELECT && !pstmt->hasModifyingCTE)
+		return;
+	foreach(lc, pstmt->resultRelations)
+		rc_record_write(rt_fetch(lfirst_int(lc), pstmt->rtable)->relid);
+	/* the tables the rows land in through tuple routing: see ExecutorEnd */
+}
+
+static bool
+rc_dest_is_client(DestReceiver *dest)
+{
+	return dest->mydest == DestRemote || dest->mydest == DestRemoteExecute ||
+		dest->mydest == DestRemoteSimple;
+}
+
+/*
+ * Before the standard ExecutorStart of a top-level SELECT: decide whether
+ * it may use the cache, build its key, capture the generations of what it
+ * reads and replace the snapshot PortalStart took by a fresh one
+ * (invariant I1).  Returns NULL (after counting the reason) when the query
+ * bypasses the cache.
+ */
+static RcLookup *
+rc_prepare(QueryDesc *qd, int eflags)
+{
+	PlannedStmt *pstmt = qd->plannedstmt;
+	bool		has_marker;
+	RcReason	r;
+	RcLookup   *lk;
+
+	r = rc_plan_verdict(pstmt, &has_marker);
+	if (!has_marker)
+		return NULL;			/* not planned at top level */
+
+	if (rc_mode == RC_MODE_OFF || !rc_enabled)
+		r = RC_BYPASS_DISABLED;
+	else if (RecoveryInProgress())
+		r = RC_BYPASS_RECOVERY;
+	else if (IsolationUsesXactSnapshot())
+		r = RC_BYPASS_ISOLATION;
+	else if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || qd->instrument_options != 0)
+		r = RC_BYPASS_EXPLAIN;
+	else if (r == RC_OK)
+		r = rc_check_relations(pstmt);
+	if (r == RC_OK && rc_xact_wrote(pstmt))
+		r = RC_BYPASS_OWN_WRITES;
+
+	if (r != RC_OK)
+	{
+		rc_count(r);
+		return NULL;
+	}
+
+	lk = palloc0(sizeof(RcLookup));
+	r = rc_build_key(qd, lk);
+	if (r != RC_OK)
+	{
+		rc_count(r);
+		return NULL;
+	}
+
+	rc_pause(RC_PAUSE_BEFORE_CAPTURE);
+	rc_capture_gens(lk);
+	rc_pause(RC_PAUSE_AFTER_CAPTURE);
+
+	/* The execution must not see less than what the capture covers */
+	if (qd->snapshot != NULL)
+	{
+		UnregisterSnapshot(qd->snapshot);
+		qd->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	}
+	return lk;
+}
+
+static void
+rc_forget_state(void *arg)
+{
+	RcQueryState *st = (RcQueryState *) arg;
+	RcQueryState **p;
+
+	for (p = &rc_states; *p != NULL; p = &(*p)->next)
+	{
+		if (*p == st)
+		{
+			*p = st->next;
+			break;
+		}
+	}
+}
+
+static RcQueryState *
+rc_find_state(QueryDesc *qd)
+{
+	RcQueryState *st;
+
+	for (st = rc_states; st != NULL; st = st->next)
+		if (st->qd == qd)
+			return st;
+	return NULL;
+}
+
+static void
+rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	RcLookup   *lk = NULL;
+
+	if (rc_shared != NULL)
+	{
+		rc_note_writes(queryDesc);
+		if (exec_nested_level == 0 && plan_nested_level == 0 &&
+			queryDesc->operation == CMD_SELECT &&
+			!queryDesc->plannedstmt->hasModifyingCTE)
+			lk = rc_prepare(queryDesc, eflags);
+	}
+
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+
+	if (lk != NULL)
+	{
+		EState	   *estate = queryDesc->estate;
+		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+		RcQueryState *st = palloc0(sizeof(RcQueryState));
+
+		st->qd = queryDesc;
+		st->lk = lk;
+		st->cxt = estate->es_query_cxt;
+		st->hit = rc_lookup(lk, queryDesc->tupDesc, &st->data, &st->len,
+							&st->ntuples);
+		st->cb.func = rc_forget_state;
+		st->cb.arg = st;
+		MemoryContextRegisterResetCallback(estate->es_query_cxt, &st->cb);
+		st->next = rc_states;
+		rc_states = st;
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Send the stored rows of a hit to the portal's receiver */
+static void
+rc_serve_hit(QueryDesc *qd, RcQueryState *st, bool execute_once)
+{
+	EState	   *estate = qd->estate;
+	DestReceiver *dest = qd->dest;
+	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+	TupleTableSlot *slot;
+	Size		off = 0;
+
+	if (!execute_once)
+		qd->already_executed = true;	/* as standard_ExecutorRun */
+	if (qd->totaltime)
+		InstrStartNode(qd->totaltime);
+
+	slot = MakeSingleTupleTableSlot(qd->tupDesc, &TTSOpsMinimalTuple);
+	dest->rStartup(dest, qd->operation, qd->tupDesc);
+	estate->es_processed = 0;
+	while (off < st->len)
+	{
+		MinimalTuple tup = (MinimalTuple) (st->data + off);
+
+		ExecStoreMinimalTuple(tup, slot, false);
+		estate->es_processed++;
+		if (!dest->receiveSlot(slot, dest))
+			break;
+		off += MAXALIGN(tup->t_len);
+	}
+	dest->rShutdown(dest);
+	ExecDropSingleTupleTableSlot(slot);
+
+	if (qd->totaltime)
+		InstrStopNode(qd->totaltime, estate->es_processed);
+	MemoryContextSwitchTo(old);
+}
+
+/* Copy one row of a miss; stop copying once over the size limit */
+static void
+rc_capture_slot(RcQueryState *st, TupleTableSlot *slot)
+{
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	MemoryContext old = MemoryContextSwitchTo(st->cxt);
+	MinimalTuple tup;
+	bool		external = false;
+	bool		should_free = false;
+	int			i;
+
+	slot_getallattrs(slot);
+	for (i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attlen == -1 && !slot->tts_isnull[i] &&
+			VARATT_IS_EXTERNAL(DatumGetPointer(slot->tts_values[i])))
+		{
+			external = true;
+			break;
+		}
+	}
+	if (external)
+	{
+		/* stored rows must not point into TOAST tables */
+		Datum	   *values = palloc(desc->natts * sizeof(Datum));
+
+		for (i = 0; i < desc->natts; i++)
+		{
+			values[i] = slot->tts_values[i];
+			if (TupleDescAttr(desc, i)->attlen == -1 && !slot->tts_isnull[i] &&
+				VARATT_IS_EXTERNAL(DatumGetPointer(values[i])))
+				values[i] = PointerGetDatum(detoast_external_attr((struct varlena *)
+																  DatumGetPointer(values[i])));
+		}
+		tup = heap_form_minimal_tuple(desc, values, slot->tts_isnull);
+		should_free = true;
+	}
+	else
+		tup = ExecFetchSlotMinimalTuple(slot, &should_free);
+
+	if (st->tuples.len + MAXALIGN(tup->t_len) > st->limit)
+	{
+		st->capturing = false;
+		st->reject = RC_REJECT_TOO_LARGE;
+		pfree(st->tuples.data);
+		st->tuples.data = NULL;
+	}
+	else
+	{
+		Size		pad = MAXALIGN(tup->t_len) - tup->t_len;
+
+		appendBinaryStringInfo(&st->tuples, (char *) tup, tup->t_len);
+		if (pad > 0)
+		{
+			static const char zeros[MAXIMUM_ALIGNOF] = {0};
+
+			appendBinaryStringInfo(&st->tuples, zeros, pad);
+		}
+		st->ncaptured++;
+	}
+	if (should_free)
+		pfree(tup);
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+rc_tee_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RcTee	   *tee = (RcTee *) self;
+
+	if (tee->st->capturing)
+		rc_capture_slot(tee->st, slot);
+	return tee->inner->receiveSlot(slot, tee->inner);
+}
+
+static void
+rc_tee_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	RcTee	   *tee = (RcTee *) self;
+
+	tee->inner->rStartup(tee->inner, operation, typeinfo);
+}
+
+static void
+rc_tee_shutdown(DestReceiver *self)
+{
+	RcTee	   *tee = (RcTee *) self;
+
+	tee->inner->rShutdown(tee->inner);
+}
+
+static void
+rc_tee_destroy(DestReceiver *self)
+{
+	/* the tee lives in executor memory; the inner one is not ours */
+}
+
+/*
+ * ExecutorRun: serve a hit, or run a miss through the tee and store its
+ * result.  Partial fetches and receivers other than the client run
+ * normally.
+ */
+static void
+rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+			   bool execute_once)
+{
+	RcQueryState *volatile st = NULL;
+	DestReceiver *saved_dest = queryDesc->dest;
+	RcTee	   *tee = NULL;
+	instr_time	start;
+
+	if (rc_states != NULL && exec_nested_level == 0)
+	{
+		st = rc_find_state(queryDesc);
+		if (st != NULL && st->ran)
+			st = NULL;
+		else if (st != NULL)
+		{
+			st->ran = true;
+			if (count != 0 || !ScanDirectionIsForward(direction))
+			{
+				rc_count(RC_BYPASS_PARTIAL_FETCH);
+				st = NULL;
+			}
+			else if (!rc_dest_is_client(queryDesc->dest))
+			{
+				rc_count(RC_BYPASS_NOT_CLIENT);
+				st = NULL;
+			}
+		}
+	}
+
+	if (st != NULL && st->hit)
+	{
+		pg_atomic_fetch_add_u64(&rc_shared->hits, 1);
+		rc_serve_hit(queryDesc, st, execute_once);
+		return;
+	}
+
+	if (st != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+		pg_atomic_fetch_add_u64(&rc_shared->misses, 1);
+		st->capturing = true;
+		st->limit = (Size) rc_max_entry_size_kb * 1024;
+		initStringInfo(&st->tuples);
+		tee = palloc0(sizeof(RcTee));
+		tee->pub.receiveSlot = rc_tee_receive;
+		tee->pub.rStartup = rc_tee_startup;
+		tee->pub.rShutdown = rc_tee_shutdown;
+		tee->pub.rDestroy = rc_tee_destroy;
+		tee->pub.mydest = saved_dest->mydest;
+		tee->inner = saved_dest;
+		tee->st = st;
+		queryDesc->dest = (DestReceiver *) tee;
+		MemoryContextSwitchTo(old);
+		INSTR_TIME_SET_CURRENT(start);
+	}
+
+	exec_nested_level++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		exec_nested_level--;
+		queryDesc->dest = saved_dest;
+	}
+	PG_END_TRY();
+
+	if (st != NULL)
+	{
+		RcReason	r = st->reject;
+
+		if (r == RC_OK && rc_min_exec_time > 0)
+		{
+			instr_time	elapsed;
+
+			INSTR_TIME_SET_CURRENT(elapsed);
+			INSTR_TIME_SUBTRACT(elapsed, start);
+			if (INSTR_TIME_GET_MILLISEC(elapsed) < rc_min_exec_time)
+				r = RC_REJECT_MIN_EXEC_TIME;
+		}
+		if (r == RC_OK)
+			r = rc_store(st->lk, queryDesc->tupDesc, &st->tuples,
+						 st->ncaptured);
+		if (r != RC_OK)
+			rc_count(r);
+		st->capturing = false;
+		if (st->tuples.data)
+		{
+			pfree(st->tuples.data);
+			st->tuples.data = NULL;
+		}
+	}
+}
+
+static void
+rc_ExecutorFinish(QueryDesc *queryDesc)
+{
+	exec_nested_level++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		exec_nested_level--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ExecutorEnd: the leaf partitions rows were routed to are only known once
+ * the statement ran; remember them as written.
+ */
+static void
+rc_ExecutorEnd(QueryDesc *queryDesc)
+{
+	if (rc_shared != NULL && queryDesc->estate != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, queryDesc->estate->es_tuple_routing_result_relations)
+		{
+			ResultRelInfo *rri = (ResultRelInfo *) lfirst(lc);
+
+			rc_record_write(RelationGetRelid(rri->ri_RelationDesc));
+		}
+	}
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+/*
+ * Does a utility statement of this kind leave data and definitions alone
+ * (or have its writes seen by the executor hooks)?
+ */
+static bool
+rc_utility_is_harmless(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_TransactionStmt:
+		case T_VariableSetStmt:
+		case T_VariableShowStmt:
+		case T_ExplainStmt:
+		case T_DeclareCursorStmt:
+		case T_FetchStmt:
+		case T_ClosePortalStmt:
+		case T_PrepareStmt:
+		case T_ExecuteStmt:
+		case T_DeallocateStmt:
+		case T_LockStmt:
+		case T_NotifyStmt:
+		case T_ListenStmt:
+		case T_UnlistenStmt:
+		case T_CheckPointStmt:
+		case T_DiscardStmt:
+		case T_CallStmt:
+		case T_DoStmt:
+		case T_VacuumStmt:
+		case T_LoadStmt:
+		case T_ConstraintsSetStmt:
+		case T_CopyStmt:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Count SELECTs that bypass the cache because of how they are run */
+static void
+rc_count_utility_bypass(Node *parsetree)
+{
+	if (IsA(parsetree, DeclareCursorStmt))
+	{
+		DeclareCursorStmt *d = (DeclareCursorStmt *) parsetree;
+
+		if (d->query && IsA(d->query, Query) &&
+			((Query *) d->query)->commandType == CMD_SELECT)
+			rc_count(RC_BYPASS_CURSOR);
+	}
+	else if (IsA(parsetree, ExplainStmt))
+	{
+		ExplainStmt *e = (ExplainStmt *) parsetree;
+		ListCell   *lc;
+
+		foreach(lc, e->options)
+		{
+			DefElem    *opt = (DefElem *) lfirst(lc);
+
+			if (strcmp(opt->defname, "analyze") == 0 && defGetBoolean(opt) &&
+				e->query && IsA(e->query, Query) &&
+				((Query *) e->query)->commandType == CMD_SELECT)
+				rc_count(RC_BYPASS_EXPLAIN);
+		}
+	}
+}
+
+/*
+ * ProcessUtility: COPY FROM writes a table (and, into a partitioned table,
+ * any of its partitions); 2PC statements hand over in-flight counts; any
+ * other statement that may change data or definitions makes the rest of
+ * the transaction bypass the cache (I3).  Relcache invalidations of DDL are
+ * collected at PRE_COMMIT.
+ */
+static void
+rc_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (rc_shared != NULL)
+	{
+		rc_twophase_utility(parsetree);
+		if (!rc_utility_is_harmless(parsetree))
+			rc_record_ddl();
+		if (exec_nested_level == 0 && rc_mode != RC_MODE_OFF && rc_enabled)
+			rc_count_utility_bypass(parsetree);
+	}
+
+	exec_nested_level++;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		exec_nested_level--;
+	}
+	PG_END_TRY();
+
+	if (rc_shared != NULL && IsA(parsetree, CopyStmt))
+	{
+		CopyStmt   *copy = (CopyStmt *) parsetree;
+
+		if (copy->is_from && copy->relation != NULL)
+		{
+			Oid			relid = RangeVarGetRelid(copy->relation, NoLock, true);
+
+			if (OidIsValid(relid))
+				rc_record_write_tree(relid);
+		}
+	}
+}

@@ -1,0 +1,493 @@
+/*-------------------------------------------------------------------------
+ *
+ * rc_invalidate.c
+ *		Write tracking and commit-time invalidation of result_cache.
+ *
+ * A transaction remembers the relations it writes (rc_record_write, called
+ * from the executor and utility hooks at every nesting level).  At
+ * PRE_COMMIT the relcache invalidations the transaction queued (TRUNCATE,
+ * ALTER, DROP, REFRESH MATERIALIZED VIEW, CREATE INDEX, ...) are added,
+ * every relation is mapped to its counter slot and the slot's in-flight
+ * count is raised; at COMMIT each generation is bumped and the in-flight
+ * count dropped; at ABORT only the in-flight count is dropped.  The cost is
+ * O(relations written), independent of the number of cached entries.
+ *
+ * Why in-flight counts: the commit becomes visible to other snapshots in
+ * ProcArrayEndTransaction, between PRE_COMMIT and COMMIT.  A reader whose
+ * snapshot sees the commit must not be served the old entry, and a reader
+ * reading in the window sees the in-flight count (invariant I2).
+ *
+ * Commit and abort callbacks only do atomic arithmetic on an array built at
+ * PRE_COMMIT (invariant I4).  See result_cache.h for the full list.
+ *
+ * IDENTIFICATION
+ *	  extensions/result_cache/src/rc_invalidate.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_inherits.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/ipc.h"
+#include "storage/sinval.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+
+#include "result_cache.h"
+
+/* Relations written by the current transaction, in rc_xact_cxt */
+static MemoryContext rc_xact_cxt = NULL;
+static Oid *written = NULL;
+static int	nwritten = 0;
+static int	written_cap = 0;
+static bool did_ddl = false;	/* ran a utility statement that may write */
+
+/* Slots whose in-flight count this backend raised (PRE_COMMIT) */
+static int32 *held = NULL;
+static int	nheld = 0;
+static bool held_epoch = false;
+
+/* What COMMIT/ROLLBACK PREPARED took over from the prepared transaction */
+static int32 taken[RC_2PC_MAXSLOTS];
+static int	ntaken = 0;
+static bool taken_epoch = false;
+
+/* GID of the PREPARE TRANSACTION being executed */
+static char prepare_gid[200];
+static bool prepare_pending = false;
+
+static void rc_xact_callback(XactEvent event, void *arg);
+static void rc_exit_callback(int code, Datum arg);
+
+/* Counter slot of a relation */
+uint32
+rc_gen_slot(Oid dbid, Oid relid)
+{
+	uint64		h = hash_bytes_uint32_extended(relid, dbid);
+
+	return (uint32) (h & (RC_NGENS - 1));
+}
+
+void
+rc_invalidate_init(void)
+{
+	RegisterXactCallback(rc_xact_callback, NULL);
+	before_shmem_exit(rc_exit_callback, (Datum) 0);
+}
+
+static void
+rc_reset_local(void)
+{
+	if (rc_xact_cxt)
+		MemoryContextReset(rc_xact_cxt);
+	written = NULL;
+	nwritten = 0;
+	written_cap = 0;
+	did_ddl = false;
+	held = NULL;
+	nheld = 0;
+	held_epoch = false;
+	ntaken = 0;
+	taken_epoch = false;
+}
+
+/* Remember that the current transaction writes relid */
+void
+rc_record_write(Oid relid)
+{
+	int			i;
+
+	if (rc_shared == NULL || !OidIsValid(relid))
+		return;
+	for (i = nwritten - 1; i >= 0; i--)
+		if (written[i] == relid)
+			return;
+	if (rc_xact_cxt == NULL)
+		rc_xact_cxt = AllocSetContextCreate(TopMemoryContext,
+											"result_cache transaction",
+											ALLOCSET_SMALL_SIZES);
+	if (nwritten == written_cap)
+	{
+		written_cap = Max(16, written_cap * 2);
+		if (written == NULL)
+			written = MemoryContextAlloc(rc_xact_cxt, written_cap * sizeof(Oid));
+		else
+			written = repalloc(written, written_cap * sizeof(Oid));
+	}
+	written[nwritten++] = relid;
+}
+
+/*
+ * Remember relid and everything that inherits from it: used where the
+ * actual targets are not known (COPY FROM into a partitioned table).
+ */
+void
+rc_record_write_tree(Oid relid)
+{
+	List	   *all;
+	ListCell   *lc;
+
+	rc_record_write(relid);
+	all = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, all)
+		rc_record_write(lfirst_oid(lc));
+	list_free(all);
+}
+
+/* A utility statement that may change data or definitions ran */
+void
+rc_record_ddl(void)
+{
+	did_ddl = true;
+}
+
+/* Did this transaction write any relation the plan reads (I3)? */
+bool
+rc_xact_wrote(PlannedStmt *pstmt)
+{
+	ListCell   *lc;
+	int			i;
+
+	if (did_ddl)
+		return true;
+	if (nwritten == 0)
+		return false;
+	foreach(lc, pstmt->relationOids)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		for (i = 0; i < nwritten; i++)
+			if (written[i] == relid)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Read the counters of a query's dependencies before its snapshot is
+ * taken (I1).  In-flight first, then generations.
+ */
+void
+rc_capture_gens(RcLookup *lk)
+{
+	int			i;
+
+	lk->inflight_seen = false;
+	if (pg_atomic_read_u32(&rc_shared->epoch_inflight) != 0)
+		lk->inflight_seen = true;
+	for (i = 0; i < lk->ndeps; i++)
+		if (pg_atomic_read_u32(&rc_shared->inflight[rc_gen_slot(MyDatabaseId, lk->deps[i])]) != 0)
+			lk->inflight_seen = true;
+	pg_read_barrier();
+	lk->epoch = pg_atomic_read_u64(&rc_shared->epoch);
+	for (i = 0; i < lk->ndeps; i++)
+		lk->gens[i] = pg_atomic_read_u64(&rc_shared->gens[rc_gen_slot(MyDatabaseId, lk->deps[i])]);
+}
+
+/*
+ * Are the stored generations still current, with nothing in flight (I2)?
+ * Reads the in-flight counts before the generations: a writer bumps the
+ * generation before it drops its in-flight count.
+ */
+bool
+rc_gens_valid(int ndeps, const Oid *deps, const uint64 *gens, uint64 epoch)
+{
+	int			i;
+
+	if (pg_atomic_read_u32(&rc_shared->epoch_inflight) != 0)
+		return false;
+	for (i = 0; i < ndeps; i++)
+		if (pg_atomic_read_u32(&rc_shared->inflight[rc_gen_slot(MyDatabaseId, deps[i])]) != 0)
+			return false;
+	pg_read_barrier();
+	if (pg_atomic_read_u64(&rc_shared->epoch) != epoch)
+		return false;
+	for (i = 0; i < ndeps; i++)
+		if (pg_atomic_read_u64(&rc_shared->gens[rc_gen_slot(MyDatabaseId, deps[i])]) != gens[i])
+			return false;
+	return true;
+}
+
+/* result_cache.invalidate(): bump one relation's generation now */
+void
+rc_bump_relation(Oid dbid, Oid relid)
+{
+	pg_atomic_fetch_add_u64(&rc_shared->gens[rc_gen_slot(dbid, relid)], 1);
+	pg_atomic_fetch_add_u64(&rc_shared->invalidations, 1);
+}
+
+/*
+ * Test-only pause: wait until no other session holds advisory lock
+ * RC_PAUSE_KEY_BASE + point.  May raise an error (query cancel): only
+ * called where that is allowed.
+ */
+void
+rc_pause(RcPause point)
+{
+	Datum		key;
+
+	if (rc_debug_pause_at != (int) point)
+		return;
+	key = Int64GetDatum(RC_PAUSE_KEY_BASE + (int64) point);
+	DirectFunctionCall1(pg_advisory_lock_int8, key);
+	DirectFunctionCall1(pg_advisory_unlock_int8, key);
+}
+
+/*
+ * Build the list of slots this transaction writes: recorded relations plus
+ * the relcache invalidations it queued.  Sets *all when a whole-database
+ * invalidation was queued.  Allocates: PRE_COMMIT / PRE_PREPARE only.
+ */
+static int32 *
+rc_collect_slots(int *n, bool *all)
+{
+	SharedInvalidationMessage *msgs;
+	bool		initfile;
+	int			nmsgs;
+	int32	   *slots;
+	int			cap;
+	int			i,
+				j;
+
+	*all = false;
+	nmsgs = xactGetCommittedInvalidationMessages(&msgs, &initfile);
+	*n = 0;
+	if (nwritten + nmsgs == 0)
+		return NULL;			/* the common read-only case */
+	cap = nwritten + nmsgs;
+	if (rc_xact_cxt == NULL)
+		rc_xact_cxt = AllocSetContextCreate(TopMemoryContext,
+											"result_cache transaction",
+											ALLOCSET_SMALL_SIZES);
+	slots = MemoryContextAlloc(rc_xact_cxt, cap * sizeof(int32));
+	for (i = 0; i < nwritten + nmsgs; i++)
+	{
+		int32		s;
+
+		if (i < nwritten)
+			s = rc_gen_slot(MyDatabaseId, written[i]);
+		else
+		{
+			SharedInvalidationMessage *m = &msgs[i - nwritten];
+
+			if (m->id != SHAREDINVALRELCACHE_ID || m->rc.dbId != MyDatabaseId)
+				continue;
+			if (!OidIsValid(m->rc.relId))
+			{
+				*all = true;
+				continue;
+			}
+			s = rc_gen_slot(MyDatabaseId, m->rc.relId);
+		}
+		for (j = 0; j < *n; j++)
+			if (slots[j] == s)
+				break;
+		if (j == *n)
+			slots[(*n)++] = s;
+	}
+	return slots;
+}
+
+/* Raise the in-flight counts of this transaction's slots */
+static void
+rc_pre_commit(void)
+{
+	bool		all;
+	int			i;
+
+	held = rc_collect_slots(&nheld, &all);
+	for (i = 0; i < nheld; i++)
+		pg_atomic_fetch_add_u32(&rc_shared->inflight[held[i]], 1);
+	if (all)
+	{
+		pg_atomic_fetch_add_u32(&rc_shared->epoch_inflight, 1);
+		held_epoch = true;
+	}
+	if (nheld > 0 || held_epoch)
+		rc_pause(RC_PAUSE_PRE_COMMIT);
+}
+
+/*
+ * End the in-flight state of slots: bump the generations when the data
+ * may have changed, then drop the in-flight counts.  Atomics only (I4).
+ */
+static void
+rc_finish_slots(const int32 *slots, int n, bool epoch, bool bump)
+{
+	int			i;
+
+	if (bump)
+	{
+		for (i = 0; i < n; i++)
+			pg_atomic_fetch_add_u64(&rc_shared->gens[slots[i]], 1);
+		if (epoch)
+			pg_atomic_fetch_add_u64(&rc_shared->epoch, 1);
+		if (n > 0 || epoch)
+			pg_atomic_fetch_add_u64(&rc_shared->invalidations, n + (epoch ? 1 : 0));
+	}
+	for (i = 0; i < n; i++)
+		pg_atomic_fetch_sub_u32(&rc_shared->inflight[slots[i]], 1);
+	if (epoch)
+		pg_atomic_fetch_sub_u32(&rc_shared->epoch_inflight, 1);
+}
+
+static RcPrepared *
+rc_twophase_table(void)
+{
+	return (RcPrepared *) ((char *) rc_shared + rc_shared->twophase_off);
+}
+
+/*
+ * PRE_PREPARE: raise the in-flight counts and hand them to the shared
+ * table under the GID, where COMMIT/ROLLBACK PREPARED will find them.
+ */
+static void
+rc_pre_prepare(void)
+{
+	bool		all;
+	int32	   *slots;
+	int			n;
+	int			i;
+	RcPrepared *tab = rc_twophase_table();
+	RcPrepared *p = NULL;
+
+	slots = rc_collect_slots(&n, &all);
+	if (n == 0 && !all)
+		return;
+	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
+	for (i = 0; i < rc_shared->n2pc; i++)
+		if (!tab[i].in_use)
+		{
+			p = &tab[i];
+			break;
+		}
+	if (p == NULL || !prepare_pending || n > RC_2PC_MAXSLOTS)
+		all = true;
+	for (i = 0; i < n && i < RC_2PC_MAXSLOTS; i++)
+		pg_atomic_fetch_add_u32(&rc_shared->inflight[slots[i]], 1);
+	if (n > RC_2PC_MAXSLOTS)
+		n = RC_2PC_MAXSLOTS;
+	if (all)
+		pg_atomic_fetch_add_u32(&rc_shared->epoch_inflight, 1);
+	if (p != NULL)
+	{
+		p->in_use = true;
+		p->all = all;
+		strlcpy(p->gid, prepare_pending ? prepare_gid : "", sizeof(p->gid));
+		p->nslots = n;
+		memcpy(p->slots, slots, n * sizeof(int32));
+	}
+	LWLockRelease(rc_shared->twophase_lock);
+}
+
+/*
+ * Utility hook for transaction statements: remember the GID of PREPARE
+ * TRANSACTION; before COMMIT/ROLLBACK PREPARED, take over the prepared
+ * transaction's in-flight counts (or, for a GID prepared before a restart,
+ * raise the global epoch's) so that they cover the moment the prepared
+ * transaction becomes visible.
+ */
+void
+rc_twophase_utility(Node *parsetree)
+{
+	TransactionStmt *stmt;
+	RcPrepared *tab;
+	int			i;
+	bool		found = false;
+
+	if (rc_shared == NULL || !IsA(parsetree, TransactionStmt))
+		return;
+	stmt = (TransactionStmt *) parsetree;
+	if (stmt->kind == TRANS_STMT_PREPARE)
+	{
+		strlcpy(prepare_gid, stmt->gid, sizeof(prepare_gid));
+		prepare_pending = true;
+		return;
+	}
+	if (stmt->kind != TRANS_STMT_COMMIT_PREPARED &&
+		stmt->kind != TRANS_STMT_ROLLBACK_PREPARED)
+		return;
+
+	tab = rc_twophase_table();
+	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
+	for (i = 0; i < rc_shared->n2pc; i++)
+	{
+		if (tab[i].in_use && strcmp(tab[i].gid, stmt->gid) == 0)
+		{
+			memcpy(taken + ntaken, tab[i].slots,
+				   Min(tab[i].nslots, RC_2PC_MAXSLOTS - ntaken) * sizeof(int32));
+			ntaken += Min(tab[i].nslots, RC_2PC_MAXSLOTS - ntaken);
+			if (tab[i].all)
+				taken_epoch = true;
+			tab[i].in_use = false;
+			found = true;
+			break;
+		}
+	}
+	LWLockRelease(rc_shared->twophase_lock);
+	if (!found && stmt->kind == TRANS_STMT_COMMIT_PREPARED)
+	{
+		/* prepared before a restart: its relations are unknown */
+		pg_atomic_fetch_add_u32(&rc_shared->epoch_inflight, 1);
+		if (taken_epoch)
+			pg_atomic_fetch_sub_u32(&rc_shared->epoch_inflight, 1);
+		taken_epoch = true;
+	}
+}
+
+static void
+rc_xact_callback(XactEvent event, void *arg)
+{
+	if (rc_shared == NULL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			rc_pre_commit();
+			break;
+		case XACT_EVENT_COMMIT:
+			rc_finish_slots(held, nheld, held_epoch, true);
+			rc_finish_slots(taken, ntaken, taken_epoch, true);
+			rc_reset_local();
+			prepare_pending = false;
+			break;
+		case XACT_EVENT_ABORT:
+			rc_finish_slots(held, nheld, held_epoch, false);
+			/* COMMIT PREPARED may have made the data visible: bump */
+			rc_finish_slots(taken, ntaken, taken_epoch, true);
+			rc_reset_local();
+			prepare_pending = false;
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			rc_pre_prepare();
+			break;
+		case XACT_EVENT_PREPARE:
+			/* the shared table owns the in-flight counts now */
+			rc_reset_local();
+			prepare_pending = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* Backend exit: never leave an in-flight count behind */
+static void
+rc_exit_callback(int code, Datum arg)
+{
+	if (rc_shared == NULL)
+		return;
+	rc_finish_slots(held, nheld, held_epoch, false);
+	rc_finish_slots(taken, ntaken, taken_epoch, true);
+	held = NULL;
+	nheld = 0;
+	held_epoch = false;
+	ntaken = 0;
+	taken_epoch = false;
+}

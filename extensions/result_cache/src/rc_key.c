@@ -1,0 +1,412 @@
+/*-------------------------------------------------------------------------
+ *
+ * rc_key.c
+ *		What result_cache may cache, and the cache key of a query.
+ *
+ * Two verdicts decide whether a SELECT is cacheable:
+ *	- at plan time (rc_query_verdict, on the rewritten Query, so views,
+ *	  subqueries, CTEs and RLS quals are all seen): no mutable function or
+ *	  SQL value function, no row marks, no modifying CTE, no TABLESAMPLE;
+ *	- at execution time (rc_check_relations, on the plan's flat range
+ *	  table): no temporary, catalog or foreign table, no sequence, no
+ *	  relation with row-level security in effect for the current user, and
+ *	  in mode "tables" only enabled tables.
+ *
+ * The key (rc_build_key) is every input that can change a cacheable
+ * query's result for the same committed data: database, current user,
+ * statement text, parameter types and values, and the settings that change
+ * how the text is parsed or how values are printed.  The plan signature
+ * (relation OIDs and invalidation items of the plan) is stored alongside,
+ * so that a name that resolves to a different object is a miss.
+ *
+ * IDENTIFICATION
+ *	  extensions/result_cache/src/rc_key.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/partition.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+
+#include "result_cache.h"
+
+/*
+ * Settings that change how a statement is parsed or how its values are
+ * printed.  Planner settings are absent on purpose: they change plans, not
+ * results.  client_encoding is absent because conversion happens when the
+ * rows are sent, after the cache.
+ */
+static const char *const rc_key_gucs[] = {
+	"search_path",
+	"TimeZone",
+	"DateStyle",
+	"IntervalStyle",
+	"extra_float_digits",
+	"bytea_output",
+	"standard_conforming_strings",
+	"lc_monetary",
+	"lc_numeric",
+	"lc_time",
+	"xmloption",
+	"xmlbinary",
+	"timezone_abbreviations",
+	"transform_null_equals",
+	"array_nulls",
+	"backslash_quote",
+	"default_text_search_config",
+	"quote_all_identifiers",
+	"row_security"
+};
+
+typedef struct RcWalkContext
+{
+	RcReason	reason;
+} RcWalkContext;
+
+/*
+ * Look at every Query of the tree (subqueries, CTEs, sublinks) for what
+ * makes a SELECT uncacheable whatever its functions.
+ */
+static bool
+rc_query_walker(Node *node, RcWalkContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *q = (Query *) node;
+		ListCell   *lc;
+
+		if (q->rowMarks != NIL || q->hasForUpdate)
+		{
+			ctx->reason = RC_BYPASS_ROW_MARKS;
+			return true;
+		}
+		if (q->hasModifyingCTE || q->commandType != CMD_SELECT)
+		{
+			ctx->reason = RC_BYPASS_MODIFYING_CTE;
+			return true;
+		}
+		foreach(lc, q->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION && rte->tablesample != NULL)
+			{
+				ctx->reason = RC_BYPASS_TABLESAMPLE;
+				return true;
+			}
+		}
+		return query_tree_walker(q, rc_query_walker, (void *) ctx, 0);
+	}
+	return expression_tree_walker(node, rc_query_walker, (void *) ctx);
+}
+
+/*
+ * The plan-time verdict on a rewritten SELECT: RC_OK if nothing in it
+ * forbids caching, else the bypass reason.
+ */
+RcReason
+rc_query_verdict(Query *parse)
+{
+	RcWalkContext ctx;
+
+	if (parse->commandType != CMD_SELECT || parse->utilityStmt != NULL)
+		return RC_BYPASS_MODIFYING_CTE;
+	ctx.reason = RC_OK;
+	if (rc_query_walker((Node *) parse, &ctx))
+		return ctx.reason;
+	if (contain_mutable_functions((Node *) parse))
+		return RC_BYPASS_MUTABLE;
+	return RC_OK;
+}
+
+/*
+ * The planner's verdict stored in the plan's marker item.  *has_marker is
+ * false for plans made without result_cache's planner hook.
+ */
+RcReason
+rc_plan_verdict(PlannedStmt *pstmt, bool *has_marker)
+{
+	ListCell   *lc;
+
+	foreach(lc, pstmt->invalItems)
+	{
+		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
+
+		if (item->cacheId == RC_MARKER_CACHEID)
+		{
+			*has_marker = true;
+			return (RcReason) item->hashValue;
+		}
+	}
+	*has_marker = false;
+	return RC_BYPASS_DISABLED;
+}
+
+/*
+ * Per-backend cache of result_cache.tables (mode "tables"), reloaded when
+ * the generation of that table moves (any write to it bumps it at commit).
+ */
+static Oid	rc_tables_relid = InvalidOid;
+static uint64 rc_tables_gen = 0;
+static Oid *rc_tables_oids = NULL;
+static int	rc_tables_n = 0;
+
+static void
+rc_tables_load(void)
+{
+	Oid			nsp = get_namespace_oid("result_cache", true);
+	Oid			relid;
+	uint64		gen;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	int			cap = 16;
+	Oid		   *oids;
+	int			n = 0;
+
+	relid = OidIsValid(nsp) ? get_relname_relid("tables", nsp) : InvalidOid;
+	if (!OidIsValid(relid))
+	{
+		rc_tables_relid = InvalidOid;
+		rc_tables_n = 0;
+		return;
+	}
+	gen = pg_atomic_read_u64(&rc_shared->gens[rc_gen_slot(MyDatabaseId, relid)]);
+	if (relid == rc_tables_relid && gen == rc_tables_gen)
+		return;
+
+	oids = MemoryContextAlloc(TopMemoryContext, cap * sizeof(Oid));
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan(rel, GetLatestSnapshot(), 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+
+		if (isnull)
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			oids = repalloc(oids, cap * sizeof(Oid));
+		}
+		oids[n++] = DatumGetObjectId(d);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (rc_tables_oids)
+		pfree(rc_tables_oids);
+	rc_tables_oids = oids;
+	rc_tables_n = n;
+	rc_tables_relid = relid;
+	rc_tables_gen = gen;
+}
+
+/*
+ * Mode "tables": is relid enabled, itself or through a partitioned
+ * ancestor?
+ */
+bool
+rc_table_enabled(Oid relid)
+{
+	int			i;
+
+	rc_tables_load();
+	for (i = 0; i < rc_tables_n; i++)
+		if (rc_tables_oids[i] == relid)
+			return true;
+	if (rc_tables_n > 0 && get_rel_relispartition(relid))
+	{
+		List	   *ancestors = get_partition_ancestors(relid);
+		ListCell   *lc;
+
+		foreach(lc, ancestors)
+		{
+			for (i = 0; i < rc_tables_n; i++)
+				if (rc_tables_oids[i] == lfirst_oid(lc))
+					return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The execution-time verdict on the relations of a plan.  The relations
+ * are already locked (by parse analysis or AcquireExecutorLocks).
+ */
+RcReason
+rc_check_relations(PlannedStmt *pstmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, pstmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		if (rte->relkind == RELKIND_FOREIGN_TABLE)
+			return RC_BYPASS_FOREIGN_TABLE;
+		if (rte->relkind == RELKIND_SEQUENCE)
+			return RC_BYPASS_SEQUENCE;
+		if (rte->relid < FirstNormalObjectId)
+			return RC_BYPASS_CATALOG;
+		if (get_rel_persistence(rte->relid) == RELPERSISTENCE_TEMP)
+			return RC_BYPASS_TEMP_TABLE;
+		if (check_enable_rls(rte->relid, InvalidOid, true) != RLS_NONE)
+			return RC_BYPASS_RLS;
+		if (rc_mode == RC_MODE_TABLES && rte->relkind != RELKIND_VIEW &&
+			!rc_table_enabled(rte->relid))
+			return RC_BYPASS_DISABLED;
+	}
+	return RC_OK;
+}
+
+/* Append a parameter's type, null flag and value bytes to the key */
+static void
+rc_key_param(StringInfo key, ParamExternData *prm)
+{
+	int16		typlen;
+	bool		typbyval;
+
+	appendBinaryStringInfo(key, (char *) &prm->ptype, sizeof(Oid));
+	appendStringInfoChar(key, prm->isnull ? 'n' : 'v');
+	if (prm->isnull || !OidIsValid(prm->ptype))
+		return;
+	get_typlenbyval(prm->ptype, &typlen, &typbyval);
+	if (typbyval)
+		appendBinaryStringInfo(key, (char *) &prm->value, sizeof(Datum));
+	else if (typlen == -1)
+	{
+		struct varlena *v = pg_detoast_datum_packed((struct varlena *)
+													DatumGetPointer(prm->value));
+		uint32		len = VARSIZE_ANY_EXHDR(v);
+
+		appendBinaryStringInfo(key, (char *) &len, sizeof(len));
+		appendBinaryStringInfo(key, VARDATA_ANY(v), len);
+	}
+	else if (typlen == -2)
+	{
+		const char *s = DatumGetCString(prm->value);
+
+		appendBinaryStringInfo(key, s, strlen(s) + 1);
+	}
+	else
+		appendBinaryStringInfo(key, DatumGetPointer(prm->value), typlen);
+}
+
+/*
+ * Signature of what the plan's names resolved to: its relation OIDs (views
+ * included) and its invalidation items (user functions, types), our own
+ * marker excluded.
+ */
+static uint64
+rc_plan_signature(PlannedStmt *pstmt)
+{
+	uint64		sig = 0x5243u;
+	ListCell   *lc;
+
+	foreach(lc, pstmt->relationOids)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		sig = hash_combine64(sig, hash_bytes_uint32_extended(relid, sig));
+	}
+	foreach(lc, pstmt->invalItems)
+	{
+		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
+
+		if (item->cacheId == RC_MARKER_CACHEID)
+			continue;
+		sig = hash_combine64(sig,
+							 hash_bytes_uint32_extended((uint32) item->cacheId,
+														item->hashValue));
+	}
+	return sig;
+}
+
+/*
+ * Build the key and the dependency list of a top-level SELECT.  Returns
+ * RC_OK, or the bypass reason when the parameters or dependencies cannot
+ * be keyed.
+ */
+RcReason
+rc_build_key(QueryDesc *qd, RcLookup *lk)
+{
+	PlannedStmt *pstmt = qd->plannedstmt;
+	const char *text = qd->sourceText ? qd->sourceText : "";
+	int			loc = Max(pstmt->stmt_location, 0);
+	int			len = pstmt->stmt_len;
+	StringInfo	key = &lk->key;
+	ListCell   *lc;
+	Oid			userid = GetUserId();
+	int			i;
+
+	if (len <= 0)
+		len = strlen(text + loc);
+
+	initStringInfo(key);
+	appendBinaryStringInfo(key, (char *) &MyDatabaseId, sizeof(Oid));
+	appendBinaryStringInfo(key, (char *) &userid, sizeof(Oid));
+	for (i = 0; i < lengthof(rc_key_gucs); i++)
+	{
+		const char *v = GetConfigOption(rc_key_gucs[i], true, false);
+
+		appendStringInfoString(key, v ? v : "");
+		appendStringInfoChar(key, '\0');
+	}
+
+	if (qd->params != NULL)
+	{
+		ParamListInfo params = qd->params;
+
+		if (params->paramFetch != NULL || params->paramCompile != NULL)
+			return RC_BYPASS_PARAMS;
+		appendBinaryStringInfo(key, (char *) &params->numParams, sizeof(int));
+		for (i = 0; i < params->numParams; i++)
+			rc_key_param(key, &params->params[i]);
+	}
+	else
+		appendStringInfoChar(key, 'N');
+
+	lk->textoff = key->len;
+	lk->textlen = len;
+	appendBinaryStringInfo(key, text + loc, len);
+
+	lk->hash = hash_bytes_extended((const unsigned char *) key->data,
+								   key->len, 0);
+	if (lk->hash == 0)
+		lk->hash = 1;			/* 0 marks a free slot */
+
+	lk->ndeps = list_length(pstmt->relationOids);
+	if (lk->ndeps > RC_MAX_DEPS)
+		return RC_BYPASS_TOO_MANY_RELATIONS;
+	lk->deps = palloc(Max(lk->ndeps, 1) * sizeof(Oid));
+	lk->gens = palloc(Max(lk->ndeps, 1) * sizeof(uint64));
+	i = 0;
+	foreach(lc, pstmt->relationOids)
+		lk->deps[i++] = lfirst_oid(lc);
+	lk->plansig = rc_plan_signature(pstmt);
+	return RC_OK;
+}

@@ -1,0 +1,319 @@
+/*-------------------------------------------------------------------------
+ *
+ * result_cache.h
+ *		Shared declarations of result_cache, a transparent cache of SELECT
+ *		results in shared memory.
+ *
+ * How it works
+ * ------------
+ * The planner hook decides whether a query *could* be cached (no mutable
+ * functions, no row marks, no TABLESAMPLE, ...) and leaves its verdict in
+ * the PlannedStmt as a marker PlanInvalItem (so that the verdict survives
+ * plan caching and copying).  For a top-level SELECT in READ COMMITTED the
+ * ExecutorStart hook checks the run-time conditions (relation kinds, RLS,
+ * own writes, isolation level, recovery), captures the generation counters
+ * of every relation the plan reads, takes a fresh snapshot, runs the normal
+ * ExecutorStart (locks, permission checks), and then looks the key up.  The
+ * ExecutorRun hook either feeds the stored tuples to the portal's own
+ * DestReceiver (a hit: the plan is never executed) or runs the plan through
+ * a tee receiver that copies the rows (a miss) and stores them afterwards.
+ *
+ * Key: database, current user, statement text, parameter types and values,
+ * and the values of the GUCs that change parsing or output (rc_key.c).  An
+ * entry also records a signature of the plan's dependencies (relation OIDs
+ * and invalidation items), and the hit is refused when the current plan's
+ * signature differs (a name that now resolves to another object).
+ *
+ * Invalidation (rc_invalidate.c)
+ * ------------------------------
+ * For every (database, relation) a slot of RC_NGENS counters (chosen by
+ * hash; collisions share a slot, which only over-invalidates) holds a
+ * generation and an in-flight count.  A writing transaction remembers every
+ * relation it wrote, at every nesting level (executor result relations and
+ * tuple-routing targets, COPY FROM, and every relcache invalidation the
+ * transaction queued: TRUNCATE, DDL, REFRESH MATERIALIZED VIEW, ...).
+ *
+ *	PRE_COMMIT:		in-flight++ for each slot written
+ *	(commit record; ProcArrayEndTransaction: the commit becomes visible)
+ *	COMMIT:			generation++, then in-flight--
+ *	ABORT:			in-flight-- (for the slots incremented)
+ *	PREPARE:		the in-flight counts are handed to a shared table keyed
+ *					by GID; COMMIT/ROLLBACK PREPARED takes them over and ends
+ *					them like a commit.  A GID not in that table (prepared
+ *					before a restart) uses the global epoch counters instead.
+ *
+ * Invariants (each has a test in sql/, specs/ or t/):
+ *	I1	An entry is stored with the generations read *before* the snapshot
+ *		of the execution that produced it (the snapshot PortalStart took is
+ *		replaced by a fresh one after the capture), and only if no in-flight
+ *		count was set and no generation moved between capture and store.
+ *	I2	A hit is served only if, read in this order after the reader's own
+ *		snapshot was taken, every in-flight count is zero and every
+ *		generation (and the global epoch) equals the stored one.  Any
+ *		transaction visible to the reader's snapshot has passed PRE_COMMIT,
+ *		so either its in-flight count is still set or its generation moved.
+ *	I3	A transaction that wrote a relation (or ran DDL) neither serves nor
+ *		stores results that read it.
+ *	I4	Commit and abort callbacks never allocate, never take an LWLock and
+ *		never raise an error: they only do atomic operations on memory
+ *		prepared at PRE_COMMIT.
+ *	I5	No LWLock is held while rows are sent to the client: a hit copies
+ *		the stored rows into backend memory under the partition lock (shared)
+ *		and sends them after releasing it.
+ *	I6	Memory is bounded by construction: entries live in a DSA area
+ *		created in place inside the fixed shared memory segment, with its
+ *		size limit equal to result_cache.max_memory.  A store that does not
+ *		fit evicts least recently used entries first, or is rejected.
+ *	I7	Nothing is served or stored during recovery; a crash restart
+ *		re-creates the shared memory, so the cache starts empty.
+ *
+ * Locking (rc_store.c)
+ * --------------------
+ * The hash table of entries is split into RC_NPARTITIONS partitions, each
+ * with its own LWLock: lookups take it shared, inserts and deletes
+ * exclusive.  A slot's key hash, DSA pointer and chain link are protected by
+ * the partition lock of its hash; its last-used stamp and hit count are
+ * atomics written under the shared lock.  The free-slot list is protected by
+ * a spinlock.  DSA's own locks are taken inside partition locks, never the
+ * other way round; an evictor never holds two partition locks.
+ *
+ * IDENTIFICATION
+ *	  extensions/result_cache/src/result_cache.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RESULT_CACHE_H
+#define RESULT_CACHE_H
+
+#include "executor/execdesc.h"
+#include "lib/stringinfo.h"
+#include "nodes/plannodes.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/dsa.h"
+#include "utils/timestamp.h"
+
+/* Number of partitions (and partition LWLocks) of the entry hash table */
+#define RC_NPARTITIONS		32
+
+/* Number of (generation, in-flight) counter slots; a power of two */
+#define RC_NGENS			65536
+
+/* Most relation slots remembered per prepared transaction */
+#define RC_2PC_MAXSLOTS		64
+
+/* Relations an entry may depend on; more and the query is not cached */
+#define RC_MAX_DEPS			256
+
+/* cacheId of the PlanInvalItem that carries the planner's verdict */
+#define RC_MARKER_CACHEID	(-7243)
+
+/* result_cache.mode */
+typedef enum RcMode
+{
+	RC_MODE_OFF,
+	RC_MODE_ALL,
+	RC_MODE_TABLES
+} RcMode;
+
+/* result_cache.debug_pause_at: test-only pause points */
+typedef enum RcPause
+{
+	RC_PAUSE_NONE = 0,
+	RC_PAUSE_BEFORE_CAPTURE,
+	RC_PAUSE_AFTER_CAPTURE,
+	RC_PAUSE_BEFORE_STORE,
+	RC_PAUSE_PRE_COMMIT
+} RcPause;
+
+/* advisory lock key of pause point p: RC_PAUSE_KEY_BASE + p */
+#define RC_PAUSE_KEY_BASE	INT64CONST(7243000)
+
+/*
+ * Why a top-level SELECT was not looked up (bypass) or, executed after a
+ * miss, not stored (reject).  RC_OK is 0 so that the planner's verdict can
+ * be tested as a boolean.  Keep rc_reason_names in step.
+ */
+typedef enum RcReason
+{
+	RC_OK = 0,
+	/* bypasses */
+	RC_BYPASS_DISABLED,
+	RC_BYPASS_ISOLATION,
+	RC_BYPASS_RECOVERY,
+	RC_BYPASS_MUTABLE,
+	RC_BYPASS_TEMP_TABLE,
+	RC_BYPASS_CATALOG,
+	RC_BYPASS_FOREIGN_TABLE,
+	RC_BYPASS_SEQUENCE,
+	RC_BYPASS_TABLESAMPLE,
+	RC_BYPASS_ROW_MARKS,
+	RC_BYPASS_MODIFYING_CTE,
+	RC_BYPASS_CURSOR,
+	RC_BYPASS_NOT_CLIENT,
+	RC_BYPASS_PARTIAL_FETCH,
+	RC_BYPASS_EXPLAIN,
+	RC_BYPASS_RLS,
+	RC_BYPASS_OWN_WRITES,
+	RC_BYPASS_PARAMS,
+	RC_BYPASS_TOO_MANY_RELATIONS,
+	/* rejects */
+	RC_REJECT_TOO_LARGE,
+	RC_REJECT_MIN_EXEC_TIME,
+	RC_REJECT_CONCURRENT_WRITE,
+	RC_REJECT_NO_MEMORY,
+	RC_NREASONS
+} RcReason;
+
+#define RC_FIRST_REJECT		RC_REJECT_TOO_LARGE
+
+extern const char *const rc_reason_names[RC_NREASONS];
+
+/* One entry slot.  See "Locking" above for what protects which field. */
+typedef struct RcSlot
+{
+	uint64		hash;			/* key hash; 0 when the slot is free */
+	dsa_pointer data;			/* RcEntryData in the DSA area */
+	int32		next;			/* next slot in bucket chain or free list */
+	bool		in_use;
+	Oid			dbid;
+	Oid			userid;
+	uint64		rows;
+	Size		bytes;			/* size of the DSA allocation */
+	TimestampTz created;
+	pg_atomic_uint64 last_used; /* TimestampTz of the last hit or store */
+	pg_atomic_uint64 hits;
+} RcSlot;
+
+/*
+ * The stored entry, in one DSA allocation:
+ *	RcEntryData, then Oid deps[ndeps], uint64 gens[ndeps], Oid atttypes
+ *	[natts], the key bytes, then (MAXALIGNed) the tuples: MinimalTuples,
+ *	each starting on a MAXALIGN boundary.
+ */
+typedef struct RcEntryData
+{
+	uint32		keylen;
+	uint32		textoff;		/* statement text within the key */
+	uint32		textlen;
+	uint32		ndeps;
+	uint32		natts;
+	uint64		epoch;			/* global epoch at capture */
+	uint64		plansig;		/* signature of the plan's dependencies */
+	uint64		ntuples;
+	Size		tuplen;			/* bytes of tuple data */
+	/* variable-length parts follow */
+} RcEntryData;
+
+/* Shared state, one struct in the main shared memory segment */
+typedef struct RcShared
+{
+	LWLockPadded *partition_locks;	/* RC_NPARTITIONS of them */
+	LWLock	   *twophase_lock;	/* protects twophase[] */
+	int			dsa_tranche;
+
+	/* global epoch: bumped by reset() and by unknown prepared commits */
+	pg_atomic_uint64 epoch;
+	pg_atomic_uint32 epoch_inflight;
+
+	/* statistics */
+	pg_atomic_uint64 hits;
+	pg_atomic_uint64 misses;
+	pg_atomic_uint64 stores;
+	pg_atomic_uint64 evictions;
+	pg_atomic_uint64 invalidations;
+	pg_atomic_uint64 reasons[RC_NREASONS];
+	pg_atomic_uint64 memory_used;
+	pg_atomic_uint32 nentries;
+	slock_t		mutex;			/* protects stats_reset and free list */
+	TimestampTz stats_reset;
+	int32		free_head;
+
+	pg_atomic_uint32 clock_hand;	/* next slot the evictor samples */
+
+	int32		max_entries;	/* length of slots[] */
+	int32		nbuckets;		/* power of two */
+	int32		n2pc;			/* length of twophase[] */
+	Size		max_memory;
+
+	/* offsets from the start of this struct */
+	Size		buckets_off;	/* int32 buckets[nbuckets], -1 = empty */
+	Size		slots_off;		/* RcSlot slots[max_entries] */
+	Size		twophase_off;	/* RcPrepared twophase[n2pc] */
+	Size		dsa_off;		/* the in-place DSA area */
+
+	pg_atomic_uint64 gens[RC_NGENS];
+	pg_atomic_uint32 inflight[RC_NGENS];
+} RcShared;
+
+/* A prepared transaction's in-flight slots, waiting for COMMIT PREPARED */
+typedef struct RcPrepared
+{
+	bool		in_use;
+	bool		all;			/* too many slots: epoch_inflight was used */
+	char		gid[200];		/* GIDSIZE */
+	int			nslots;
+	int32		slots[RC_2PC_MAXSLOTS];
+} RcPrepared;
+
+/* Backend-local copy of a hit, and what a miss needs to store its result */
+typedef struct RcLookup
+{
+	uint64		hash;
+	StringInfoData key;
+	uint32		textoff;
+	uint32		textlen;
+	int			ndeps;
+	Oid		   *deps;
+	uint64	   *gens;			/* captured before the snapshot */
+	uint64		epoch;
+	uint64		plansig;
+	bool		inflight_seen;	/* some dependency was in flight at capture */
+} RcLookup;
+
+/* GUCs (rc_hooks.c) */
+extern int	rc_mode;
+extern bool rc_enabled;
+extern int	rc_max_memory_kb;
+extern int	rc_max_entries;
+extern int	rc_max_entry_size_kb;
+extern double rc_min_exec_time;
+extern int	rc_debug_pause_at;
+
+/* rc_store.c */
+extern RcShared *rc_shared;
+extern Size rc_shmem_size(void);
+extern void rc_shmem_startup(void);
+extern void rc_require_loaded(void);
+extern RcSlot *rc_slots(void);
+extern uint32 rc_gen_slot(Oid dbid, Oid relid);
+extern void rc_count(RcReason reason);
+extern bool rc_lookup(RcLookup *lk, TupleDesc tupdesc, char **data,
+					  Size *len, uint64 *ntuples);
+extern RcReason rc_store(RcLookup *lk, TupleDesc tupdesc, StringInfo tuples,
+						 uint64 ntuples);
+extern void rc_remove_all(void);
+extern char *rc_slot_text(RcSlot *slot, int32 idx, bool *found);
+
+/* rc_key.c */
+extern RcReason rc_query_verdict(Query *parse);
+extern RcReason rc_plan_verdict(PlannedStmt *pstmt, bool *has_marker);
+extern RcReason rc_check_relations(PlannedStmt *pstmt);
+extern RcReason rc_build_key(QueryDesc *qd, RcLookup *lk);
+extern bool rc_table_enabled(Oid relid);
+
+/* rc_invalidate.c */
+extern void rc_invalidate_init(void);
+extern void rc_record_write(Oid relid);
+extern void rc_record_write_tree(Oid relid);
+extern bool rc_xact_wrote(PlannedStmt *pstmt);
+extern void rc_record_ddl(void);
+extern void rc_twophase_utility(Node *parsetree);
+extern void rc_capture_gens(RcLookup *lk);
+extern bool rc_gens_valid(int ndeps, const Oid *deps, const uint64 *gens,
+						  uint64 epoch);
+extern void rc_bump_relation(Oid dbid, Oid relid);
+extern void rc_pause(RcPause point);
+
+#endif							/* RESULT_CACHE_H */
