@@ -19,7 +19,9 @@
 #                                         and $PGS_TREE then points there)
 #   extensions  pgs_extensions            every directory under extensions/, sorted
 #               pgs_selected_extensions   the same, or the ones named in EXT
-#               pgs_test_conf EXT         path of extensions/EXT/test.conf if it exists
+#               pgs_test_conf EXT         a file with the settings of EXT's test clusters:
+#                                         every selected extension's suite.conf, then
+#                                         EXT's test.conf (preload lists merged)
 #   build       pgs_build_install CFLAGS EXT...
 #                                         clean, build (PG_CFLAGS=CFLAGS), install
 #   clusters    pgs_cluster_start DIR [CONF...]
@@ -250,8 +252,33 @@ pgs_selected_extensions()
 
 pgs_test_conf()
 {
-	local f=$PGS_TREE/extensions/$1/test.conf
-	[ -f "$f" ] && printf '%s\n' "$f"
+	# The settings every test cluster of EXT gets: the suite.conf of every
+	# selected extension (settings that must hold for the whole suite, like
+	# result_cache's preload, which must be harmless to every test), then
+	# EXT's own test.conf.  The shared_preload_libraries lines of all of
+	# them are merged into one, since the last one would otherwise win.
+	local ext=$1 e f out libs="" line v
+	out=$PGS_WORK/conf/$ext.conf
+	mkdir -p "$PGS_WORK/conf"
+	: >"$out"
+	for f in $(for e in $(pgs_selected_extensions); do
+		printf '%s\n' "$PGS_TREE/extensions/$e/suite.conf"
+	done) "$PGS_TREE/extensions/$ext/test.conf"; do
+		[ -f "$f" ] || continue
+		printf '# from %s\n' "${f#"$PGS_TREE"/}" >>"$out"
+		while IFS= read -r line; do
+			if [[ $line =~ ^[[:space:]]*shared_preload_libraries[[:space:]]*=[[:space:]]*\'([^\']*)\' ]]; then
+				for v in ${BASH_REMATCH[1]//,/ }; do
+					[[ ,$libs, == *,$v,* ]] || libs=${libs:+$libs,}$v
+				done
+			else
+				printf '%s\n' "$line" >>"$out"
+			fi
+		done <"$f"
+	done
+	[ -n "$libs" ] && printf "shared_preload_libraries = '%s'\n" "$libs" >>"$out"
+	chmod a+r "$out"
+	[ -s "$out" ] && printf '%s\n' "$out"
 	return 0
 }
 

@@ -131,19 +131,19 @@ result_cache_entries(PG_FUNCTION_ARGS)
 			RcSlot	   *s = &slots[i];
 			Datum		values[8];
 			bool		nulls[8] = {0};
-			char	   *text;
+			char	   *qtext;
 			bool		found;
 
 			if (!s->in_use ||
 				(s->hash & (rc_shared->nbuckets - 1)) % RC_NPARTITIONS != p)
 				continue;
-			text = rc_slot_text(s, i, &found);
+			qtext = rc_slot_text(s, i, &found);
 			if (!found)
 				continue;
 			values[0] = ObjectIdGetDatum(s->dbid);
 			values[1] = ObjectIdGetDatum(s->userid);
 			if (see_all || s->userid == me)
-				values[2] = CStringGetTextDatum(text);
+				values[2] = CStringGetTextDatum(qtext);
 			else
 				values[2] = CStringGetTextDatum("<insufficient privilege>");
 			values[3] = Int64GetDatum(s->rows);
@@ -153,7 +153,7 @@ result_cache_entries(PG_FUNCTION_ARGS)
 			values[7] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&s->last_used));
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 								 nulls);
-			pfree(text);
+			pfree(qtext);
 		}
 		LWLockRelease(lock);
 	}

@@ -391,8 +391,7 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	{
 		rc_note_writes(queryDesc);
 		if (exec_nested_level == 0 && plan_nested_level == 0 &&
-			queryDesc->operation == CMD_SELECT &&
-			!queryDesc->plannedstmt->hasModifyingCTE)
+			queryDesc->operation == CMD_SELECT)
 			lk = rc_prepare(queryDesc, eflags);
 	}
 

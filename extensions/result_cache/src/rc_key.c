@@ -355,7 +355,7 @@ RcReason
 rc_build_key(QueryDesc *qd, RcLookup *lk)
 {
 	PlannedStmt *pstmt = qd->plannedstmt;
-	const char *text = qd->sourceText ? qd->sourceText : "";
+	const char *qtext = qd->sourceText ? qd->sourceText : "";
 	int			loc = Max(pstmt->stmt_location, 0);
 	int			len = pstmt->stmt_len;
 	StringInfo	key = &lk->key;
@@ -364,7 +364,7 @@ rc_build_key(QueryDesc *qd, RcLookup *lk)
 	int			i;
 
 	if (len <= 0)
-		len = strlen(text + loc);
+		len = strlen(qtext + loc);
 
 	initStringInfo(key);
 	appendBinaryStringInfo(key, (char *) &MyDatabaseId, sizeof(Oid));
@@ -392,7 +392,7 @@ rc_build_key(QueryDesc *qd, RcLookup *lk)
 
 	lk->textoff = key->len;
 	lk->textlen = len;
-	appendBinaryStringInfo(key, text + loc, len);
+	appendBinaryStringInfo(key, qtext + loc, len);
 
 	lk->hash = hash_bytes_extended((const unsigned char *) key->data,
 								   key->len, 0);

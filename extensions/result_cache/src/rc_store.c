@@ -36,8 +36,11 @@
 /* How many in-use slots the evictor compares */
 #define RC_EVICT_SAMPLE		8
 
-/* Give up a store after this many evictions that did not make room */
-#define RC_EVICT_MAX_TRIES	64
+/*
+ * A store keeps evicting until its data fits (DSA frees coalesce, so a
+ * large entry fits once enough neighbours are gone) or the cache is empty.
+ */
+#define RC_EVICT_MAX_TRIES	(rc_shared->max_entries + RC_EVICT_SAMPLE)
 
 const char *const rc_reason_names[RC_NREASONS] = {
 	"ok",
