@@ -277,12 +277,12 @@ GRANT EXECUTE ON FUNCTION result_cache.entries_raw() TO regress_rc_other;
 GRANT SELECT ON result_cache.entries TO regress_rc_other;
 SET ROLE regress_rc_other;
 SELECT usename, query FROM result_cache.entries
-WHERE query LIKE '%items WHERE id <= 5%' ORDER BY usename;
+WHERE query LIKE '%items WHERE id <= 5%' ORDER BY usename, query;
 RESET ROLE;
 GRANT pg_read_all_stats TO regress_rc_other;
 SET ROLE regress_rc_other;
 SELECT usename, query FROM result_cache.entries
-WHERE query LIKE '%items WHERE id <= 5%' ORDER BY usename;
+WHERE query LIKE '%items WHERE id <= 5%' ORDER BY usename, query;
 -- and the maintenance functions are not for everybody
 SELECT result_cache.reset();
 SELECT result_cache.invalidate('items');
