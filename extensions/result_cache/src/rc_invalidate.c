@@ -58,12 +58,14 @@ static int32 taken[RC_2PC_MAXSLOTS];
 static int	ntaken = 0;
 static bool taken_epoch = false;
 
-/* GID of the PREPARE TRANSACTION being executed */
+/* GID of the PREPARE TRANSACTION being executed, and its table entry */
 static char prepare_gid[200];
 static bool prepare_pending = false;
+static RcPrepared *prepare_entry = NULL;
 
 static void rc_xact_callback(XactEvent event, void *arg);
 static void rc_exit_callback(int code, Datum arg);
+static void rc_ensure_exit_callback(void);
 
 /* Counter slot of a relation */
 uint32
@@ -78,7 +80,23 @@ void
 rc_invalidate_init(void)
 {
 	RegisterXactCallback(rc_xact_callback, NULL);
-	before_shmem_exit(rc_exit_callback, (Datum) 0);
+}
+
+/*
+ * Exit callbacks registered in the postmaster are not inherited by its
+ * children: each backend registers its own the first time it raises an
+ * in-flight count.
+ */
+static void
+rc_ensure_exit_callback(void)
+{
+	static int	registered_pid = 0;
+
+	if (registered_pid != MyProcPid)
+	{
+		before_shmem_exit(rc_exit_callback, (Datum) 0);
+		registered_pid = MyProcPid;
+	}
 }
 
 static void
@@ -302,6 +320,8 @@ rc_pre_commit(void)
 	int			i;
 
 	held = rc_collect_slots(&nheld, &all);
+	if (nheld > 0 || all)
+		rc_ensure_exit_callback();
 	for (i = 0; i < nheld; i++)
 		pg_atomic_fetch_add_u32(&rc_shared->inflight[held[i]], 1);
 	if (all)
@@ -344,8 +364,14 @@ rc_twophase_table(void)
 }
 
 /*
- * PRE_PREPARE: raise the in-flight counts and hand them to the shared
- * table under the GID, where COMMIT/ROLLBACK PREPARED will find them.
+ * PRE_PREPARE: reserve an entry of the shared table under the GID and put
+ * the slots this transaction wrote in it.  Nothing is in flight yet: the
+ * prepared transaction's changes become visible only in COMMIT PREPARED,
+ * which raises the in-flight counts first (rc_twophase_utility).  The
+ * entry turns READY at PREPARE, or is freed by the abort callback if the
+ * PREPARE fails after this point (GID in use, prepared transactions
+ * disabled, ...).  If no entry is free, COMMIT PREPARED falls back to the
+ * global epoch.
  */
 static void
 rc_pre_prepare(void)
@@ -355,43 +381,39 @@ rc_pre_prepare(void)
 	int			n;
 	int			i;
 	RcPrepared *tab = rc_twophase_table();
-	RcPrepared *p = NULL;
 
+	prepare_entry = NULL;
 	slots = rc_collect_slots(&n, &all);
-	if (n == 0 && !all)
+	if ((n == 0 && !all) || !prepare_pending)
 		return;
 	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
 	for (i = 0; i < rc_shared->n2pc; i++)
-		if (!tab[i].in_use)
+	{
+		if (pg_atomic_read_u32(&tab[i].state) == RC_2PC_FREE)
 		{
-			p = &tab[i];
+			prepare_entry = &tab[i];
 			break;
 		}
-	if (p == NULL || !prepare_pending || n > RC_2PC_MAXSLOTS)
-		all = true;
-	for (i = 0; i < n && i < RC_2PC_MAXSLOTS; i++)
-		pg_atomic_fetch_add_u32(&rc_shared->inflight[slots[i]], 1);
-	if (n > RC_2PC_MAXSLOTS)
-		n = RC_2PC_MAXSLOTS;
-	if (all)
-		pg_atomic_fetch_add_u32(&rc_shared->epoch_inflight, 1);
-	if (p != NULL)
+	}
+	if (prepare_entry != NULL)
 	{
-		p->in_use = true;
-		p->all = all;
-		strlcpy(p->gid, prepare_pending ? prepare_gid : "", sizeof(p->gid));
-		p->nslots = n;
-		memcpy(p->slots, slots, n * sizeof(int32));
+		RcPrepared *p = prepare_entry;
+
+		p->all = all || n > RC_2PC_MAXSLOTS;
+		strlcpy(p->gid, prepare_gid, sizeof(p->gid));
+		p->nslots = Min(n, RC_2PC_MAXSLOTS);
+		memcpy(p->slots, slots, p->nslots * sizeof(int32));
+		pg_atomic_write_u32(&p->state, RC_2PC_RESERVED);
 	}
 	LWLockRelease(rc_shared->twophase_lock);
 }
 
 /*
  * Utility hook for transaction statements: remember the GID of PREPARE
- * TRANSACTION; before COMMIT/ROLLBACK PREPARED, take over the prepared
- * transaction's in-flight counts (or, for a GID prepared before a restart,
- * raise the global epoch's) so that they cover the moment the prepared
- * transaction becomes visible.
+ * TRANSACTION; before COMMIT PREPARED, take over the prepared transaction's
+ * slots and raise their in-flight counts (or the global epoch's, for a GID
+ * that is not in the table) so that they cover the moment the prepared
+ * transaction becomes visible.  ROLLBACK PREPARED only frees the entry.
  */
 void
 rc_twophase_utility(Node *parsetree)
@@ -400,6 +422,7 @@ rc_twophase_utility(Node *parsetree)
 	RcPrepared *tab;
 	int			i;
 	bool		found = false;
+	bool		commit;
 
 	if (rc_shared == NULL || !IsA(parsetree, TransactionStmt))
 		return;
@@ -413,32 +436,38 @@ rc_twophase_utility(Node *parsetree)
 	if (stmt->kind != TRANS_STMT_COMMIT_PREPARED &&
 		stmt->kind != TRANS_STMT_ROLLBACK_PREPARED)
 		return;
+	commit = (stmt->kind == TRANS_STMT_COMMIT_PREPARED);
 
 	tab = rc_twophase_table();
 	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
 	for (i = 0; i < rc_shared->n2pc; i++)
 	{
-		if (tab[i].in_use && strcmp(tab[i].gid, stmt->gid) == 0)
+		RcPrepared *p = &tab[i];
+
+		if (pg_atomic_read_u32(&p->state) != RC_2PC_READY ||
+			strcmp(p->gid, stmt->gid) != 0)
+			continue;
+		if (commit && ntaken == 0 && !taken_epoch)
 		{
-			memcpy(taken + ntaken, tab[i].slots,
-				   Min(tab[i].nslots, RC_2PC_MAXSLOTS - ntaken) * sizeof(int32));
-			ntaken += Min(tab[i].nslots, RC_2PC_MAXSLOTS - ntaken);
-			if (tab[i].all)
-				taken_epoch = true;
-			tab[i].in_use = false;
-			found = true;
-			break;
+			ntaken = p->nslots;
+			memcpy(taken, p->slots, ntaken * sizeof(int32));
+			taken_epoch = p->all;
 		}
+		pg_atomic_write_u32(&p->state, RC_2PC_FREE);
+		found = true;
+		break;
 	}
 	LWLockRelease(rc_shared->twophase_lock);
-	if (!found && stmt->kind == TRANS_STMT_COMMIT_PREPARED)
-	{
-		/* prepared before a restart: its relations are unknown */
+
+	if (!commit)
+		return;
+	if (!found && ntaken == 0)
+		taken_epoch = true;		/* unknown GID: its relations are unknown */
+	for (i = 0; i < ntaken; i++)
+		pg_atomic_fetch_add_u32(&rc_shared->inflight[taken[i]], 1);
+	if (taken_epoch)
 		pg_atomic_fetch_add_u32(&rc_shared->epoch_inflight, 1);
-		if (taken_epoch)
-			pg_atomic_fetch_sub_u32(&rc_shared->epoch_inflight, 1);
-		taken_epoch = true;
-	}
+	rc_ensure_exit_callback();
 }
 
 static void
@@ -458,6 +487,12 @@ rc_xact_callback(XactEvent event, void *arg)
 			prepare_pending = false;
 			break;
 		case XACT_EVENT_ABORT:
+			if (prepare_entry != NULL)
+			{
+				/* the PREPARE failed after PRE_PREPARE */
+				pg_atomic_write_u32(&prepare_entry->state, RC_2PC_FREE);
+				prepare_entry = NULL;
+			}
 			rc_finish_slots(held, nheld, held_epoch, false);
 			/* COMMIT PREPARED may have made the data visible: bump */
 			rc_finish_slots(taken, ntaken, taken_epoch, true);
@@ -468,7 +503,9 @@ rc_xact_callback(XactEvent event, void *arg)
 			rc_pre_prepare();
 			break;
 		case XACT_EVENT_PREPARE:
-			/* the shared table owns the in-flight counts now */
+			if (prepare_entry != NULL)
+				pg_atomic_write_u32(&prepare_entry->state, RC_2PC_READY);
+			prepare_entry = NULL;
 			rc_reset_local();
 			prepare_pending = false;
 			break;

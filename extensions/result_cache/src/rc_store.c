@@ -213,6 +213,9 @@ rc_shmem_startup(void)
 		rc_shared->free_head = 0;
 		memset((char *) rc_shared + twophase_off, 0,
 			   rc_twophase_count() * sizeof(RcPrepared));
+		for (i = 0; i < (int) rc_twophase_count(); i++)
+			pg_atomic_init_u32(&((RcPrepared *) ((char *) rc_shared + twophase_off))[i].state,
+							   RC_2PC_FREE);
 
 		LWLockRegisterTranche(rc_shared->dsa_tranche, "result_cache_dsa");
 		rc_area = dsa_create_in_place((char *) rc_shared + dsa_off,

@@ -37,10 +37,13 @@
  *	(commit record; ProcArrayEndTransaction: the commit becomes visible)
  *	COMMIT:			generation++, then in-flight--
  *	ABORT:			in-flight-- (for the slots incremented)
- *	PREPARE:		the in-flight counts are handed to a shared table keyed
- *					by GID; COMMIT/ROLLBACK PREPARED takes them over and ends
- *					them like a commit.  A GID not in that table (prepared
- *					before a restart) uses the global epoch counters instead.
+ *	PREPARE:		the slots written are kept in a shared table keyed by
+ *					GID (nothing is visible yet, so nothing is in flight);
+ *					COMMIT PREPARED raises their in-flight counts *before*
+ *					the prepared transaction becomes visible, and its own
+ *					commit bumps and drops them.  A GID not in that table
+ *					(prepared before a restart, or the table was full) uses
+ *					the global epoch counters instead.
  *
  * Invariants (each has a test in sql/, specs/ or t/):
  *	I1	An entry is stored with the generations read *before* the snapshot
@@ -247,11 +250,20 @@ typedef struct RcShared
 	pg_atomic_uint32 inflight[RC_NGENS];
 } RcShared;
 
-/* A prepared transaction's in-flight slots, waiting for COMMIT PREPARED */
+/*
+ * The slots a prepared transaction wrote, waiting for COMMIT PREPARED.
+ * state: RC_2PC_FREE, RC_2PC_RESERVED (PREPARE under way: filled at
+ * PRE_PREPARE, freed by the abort callback if the PREPARE fails) or
+ * RC_2PC_READY (prepared).  Only READY entries are matched by GID.
+ */
+#define RC_2PC_FREE			0
+#define RC_2PC_RESERVED		1
+#define RC_2PC_READY		2
+
 typedef struct RcPrepared
 {
-	bool		in_use;
-	bool		all;			/* too many slots: epoch_inflight was used */
+	pg_atomic_uint32 state;
+	bool		all;			/* too many slots: use the global epoch */
 	char		gid[200];		/* GIDSIZE */
 	int			nslots;
 	int32		slots[RC_2PC_MAXSLOTS];
