@@ -81,6 +81,8 @@ SELECT count(*) > 0 FROM items WHERE now() > '2000-01-01';
 SELECT rc_last();
 SELECT current_user = session_user AS same;
 SELECT rc_last();
+SELECT 1 + 1 AS two;
+SELECT rc_last();
 CREATE TEMP TABLE tmp AS SELECT 1 AS x;
 SELECT * FROM tmp;
 SELECT rc_last();

@@ -323,6 +323,8 @@ rc_prepare(QueryDesc *qd, int eflags)
 		r = RC_BYPASS_ISOLATION;
 	else if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || qd->instrument_options != 0)
 		r = RC_BYPASS_EXPLAIN;
+	else if (r == RC_OK && pstmt->relationOids == NIL)
+		r = RC_BYPASS_NO_TABLES;	/* SELECT 1: executing costs less */
 	else if (r == RC_OK)
 		r = rc_check_relations(pstmt);
 	if (r == RC_OK && rc_xact_wrote(pstmt))

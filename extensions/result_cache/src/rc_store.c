@@ -63,6 +63,7 @@ const char *const rc_reason_names[RC_NREASONS] = {
 	"own_writes",
 	"params",
 	"too_many_relations",
+	"no_tables",
 	"too_large",
 	"min_exec_time",
 	"concurrent_write",

@@ -39,8 +39,10 @@
  *
  * Usage:
  *	rc_proto CONNSTR --setup					create schema rc_proto
- *	rc_proto CONNSTR [--mode M] [--raw]		M: all (default), simple,
- *												params, binary, prepared
+ *	rc_proto CONNSTR [--mode M] [--raw] [--skip ID,...]
+ *		M: all (default), simple, params, binary, prepared; --skip leaves
+ *		out the queries of those ids (q16, with FOR SHARE, fails on a
+ *		standby)
  *
  * Build:
  *	cc -O2 -Wall -Werror -I$(pg_config --includedir) rc_proto.c \
@@ -183,7 +185,11 @@ typedef struct Buf
 } Buf;
 
 static bool any_error = false;
+static const char *skip_ids = NULL; /* --skip: "q16,q17" */
 
+/*
+ * Append n bytes to b, growing it as needed (always NUL-terminated).
+ */
 static void
 buf_append(Buf *b, const char *s, size_t n)
 {
@@ -212,9 +218,9 @@ buf_puts(Buf *b, const char *s)
 	buf_append(b, s, strlen(s));
 }
 
-static void
-buf_printf(Buf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-
+/*
+ * Append formatted text (short pieces: at most 511 bytes at a time).
+ */
 static void
 buf_printf(Buf *b, const char *fmt,...)
 {
@@ -248,6 +254,7 @@ buf_quoted(Buf *b, const unsigned char *s, int len)
 	buf_puts(b, "'");
 }
 
+/* Append bytes as \x and two hex digits each, like bytea's hex output */
 static void
 buf_hex(Buf *b, const unsigned char *s, size_t len)
 {
@@ -258,6 +265,7 @@ buf_hex(Buf *b, const unsigned char *s, size_t len)
 		buf_printf(b, "%02x", s[i]);
 }
 
+/* A big-endian unsigned integer of len bytes */
 static uint64_t
 be_uint(const unsigned char *p, int len)
 {
@@ -435,6 +443,7 @@ print_result(const char *mode, const ProtoQuery *q, PGresult *res,
 	PQclear(res);
 }
 
+/* SQL name of the parameter types the queries declare, or NULL */
 static const char *
 type_name(Oid type)
 {
@@ -507,7 +516,7 @@ exec_params(PGconn *conn, const ProtoQuery *q, bool binary)
 	int			lengths[MAX_PARAMS];
 	int			formats[MAX_PARAMS];
 	unsigned char bin[MAX_PARAMS][8];
-	unsigned char *bytea[MAX_PARAMS];
+	unsigned char *unescaped[MAX_PARAMS];
 	int			i;
 	PGresult   *res;
 
@@ -519,7 +528,7 @@ exec_params(PGconn *conn, const ProtoQuery *q, bool binary)
 		values[i] = v;
 		lengths[i] = 0;
 		formats[i] = 0;
-		bytea[i] = NULL;
+		unescaped[i] = NULL;
 		if (!binary || v == NULL)
 			continue;
 		if (t == INT2OID || t == INT4OID || t == INT8OID)
@@ -545,8 +554,8 @@ exec_params(PGconn *conn, const ProtoQuery *q, bool binary)
 		{
 			size_t		n;
 
-			bytea[i] = PQunescapeBytea((const unsigned char *) v, &n);
-			values[i] = (const char *) bytea[i];
+			unescaped[i] = PQunescapeBytea((const unsigned char *) v, &n);
+			values[i] = (const char *) unescaped[i];
 			lengths[i] = (int) n;
 			formats[i] = 1;
 		}
@@ -559,8 +568,8 @@ exec_params(PGconn *conn, const ProtoQuery *q, bool binary)
 	res = PQexecParams(conn, q->sql, q->nparams, q->types, values, lengths,
 					   formats, binary ? 1 : 0);
 	for (i = 0; i < q->nparams; i++)
-		if (bytea[i])
-			PQfreemem(bytea[i]);
+		if (unescaped[i])
+			PQfreemem(unescaped[i]);
 	return res;
 }
 
@@ -645,15 +654,57 @@ run_mode(PGconn *conn, const char *mode, const ProtoQuery *list, int n,
 	}
 }
 
+/*
+ * The queries of all[0..nall-1] not named by --skip, in a malloc'd array.
+ */
+static const ProtoQuery *
+select_queries(const ProtoQuery *all, int nall, int *n)
+{
+	ProtoQuery *list = malloc(sizeof(ProtoQuery) * nall);
+	int			i;
+
+	if (list == NULL)
+	{
+		fprintf(stderr, "rc_proto: out of memory\n");
+		exit(2);
+	}
+	*n = 0;
+	for (i = 0; i < nall; i++)
+	{
+		const char *p = skip_ids;
+		size_t		idlen = strlen(all[i].id);
+		bool		skip = false;
+
+		while (p != NULL && *p != '\0')
+		{
+			size_t		len = strcspn(p, ",");
+
+			if (len == idlen && strncmp(p, all[i].id, len) == 0)
+				skip = true;
+			p += len;
+			if (*p == ',')
+				p++;
+		}
+		if (!skip)
+			list[(*n)++] = all[i];
+	}
+	return list;
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr,
 			"usage: rc_proto CONNSTR --setup\n"
-			"       rc_proto CONNSTR [--mode all|simple|params|binary|prepared] [--raw]\n");
+			"       rc_proto CONNSTR [--mode all|simple|params|binary|prepared] [--raw]\n"
+			"                        [--skip ID,...]\n");
 	exit(2);
 }
 
+/*
+ * Parse the options; create the tables (--setup) or run the queries of the
+ * chosen list in the chosen modes.
+ */
 int
 main(int argc, char **argv)
 {
@@ -676,6 +727,8 @@ main(int argc, char **argv)
 			raw = true;
 		else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
 			mode = argv[++i];
+		else if (strcmp(argv[i], "--skip") == 0 && i + 1 < argc)
+			skip_ids = argv[++i];
 		else
 			usage();
 	}
@@ -705,8 +758,8 @@ main(int argc, char **argv)
 		return ok ? 0 : 1;
 	}
 
-	list = raw ? raw_queries : queries;
-	n = raw ? (int) NRAW : (int) NQUERIES;
+	list = select_queries(raw ? raw_queries : queries,
+						  raw ? (int) NRAW : (int) NQUERIES, &n);
 	for (i = 0; i < n; i++)
 		ncacheable += list[i].cacheable;
 	printf("# queries %d cacheable %d\n", n, ncacheable);

@@ -85,6 +85,9 @@
 #define TOTAL			(NA_ROWS * A_BALANCE + NB_ROWS * B_BALANCE)
 #define NSTATIC			16		/* rows of rc_stress.static */
 #define STATIC_FACTOR	1000003
+#define TOTAL_SQL \
+	"SELECT (SELECT sum(bal) FROM rc_stress.a) + " \
+	"(SELECT sum(bal) FROM rc_stress.b)"
 
 #define MAX_REPORTS		20		/* failure messages printed per process */
 #define GRACE_SECONDS	120		/* after the deadline, before SIGKILL */
@@ -140,6 +143,8 @@ typedef struct Shared
 {
 	volatile int stop;			/* set by the parent at the deadline */
 	int64_t		committed[MAX_TABLES][MAX_KEYS];	/* published kv values */
+	int			writing[MAX_TABLES][MAX_KEYS];	/* 1 + variant of a write
+												 * under way, or 0 */
 	ProcCounts	counts[MAX_PROCS];
 } Shared;
 
@@ -203,6 +208,10 @@ check(CheckKind kind, bool ok, const char *fmt,...)
 	fflush(stdout);
 }
 
+/*
+ * Print a message about a problem that is not a check (a connection or
+ * setup failure, a process that had to be killed); the caller counts it.
+ */
 static void
 fatal(const char *fmt,...)
 {
@@ -314,9 +323,11 @@ get_int(PGresult *res, int col, int64_t *out, const char *what)
 	}
 	if (type == INT4OID && len == 4)
 	{
-		uint32_t	v = ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) |
-			((uint32_t) p[2] << 8) | p[3];
+		uint32_t	v = 0;
+		int			i;
 
+		for (i = 0; i < 4; i++)
+			v = (v << 8) | p[i];
 		*out = (int32_t) v;
 		return true;
 	}
@@ -355,9 +366,7 @@ prepare_reads(PGconn *conn)
 		else
 		{
 			snprintf(name, sizeof(name), "total");
-			snprintf(sql, sizeof(sql),
-					 "SELECT (SELECT sum(bal) FROM rc_stress.a) + "
-					 "(SELECT sum(bal) FROM rc_stress.b)");
+			snprintf(sql, sizeof(sql), "%s", TOTAL_SQL);
 		}
 		res = PQprepare(conn, name, sql, 0, NULL);
 		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -470,12 +479,10 @@ read_kv(PGconn *conn, int64_t i, int t, int k, int64_t *v)
 static void
 read_total(PGconn *conn, int64_t i)
 {
-	static const char sql[] = "SELECT (SELECT sum(bal) FROM rc_stress.a) + "
-		"(SELECT sum(bal) FROM rc_stress.b)";
 	PGresult   *res;
 	int64_t		total;
 
-	res = run_read(conn, read_mode(i), sql, NULL, "total", 0);
+	res = run_read(conn, read_mode(i), TOTAL_SQL, NULL, "total", 0);
 	if (res == NULL)
 		return;
 	if (get_int(res, 0, &total, "total"))
@@ -528,16 +535,25 @@ read_static(PGconn *conn, int64_t i)
  */
 static void
 check_kv(int t, int k, int64_t v, int64_t committed, int64_t *last,
-		 int64_t i)
+		 int *last_mode, int64_t i)
 {
+	int			w = __atomic_load_n(&shared->writing[t][k - 1], __ATOMIC_ACQUIRE);
+
 	check(CHECK_RAC, v >= committed,
-		  "kv%d key %d: read %lld after %lld was committed (read mode %d)",
-		  t, k, (long long) v, (long long) committed, (int) read_mode(i));
+		  "kv%d key %d: read %lld after %lld was committed (read mode %d; "
+		  "write under way now: %s%d)",
+		  t, k, (long long) v, (long long) committed, (int) read_mode(i),
+		  w ? "variant " : "none", w - 1);
 	check(CHECK_MONO, v >= *last,
-		  "kv%d key %d: read %lld after this connection read %lld (read mode %d)",
-		  t, k, (long long) v, (long long) *last, (int) read_mode(i));
+		  "kv%d key %d: read %lld after this connection read %lld "
+		  "(read modes %d then %d; write under way now: %s%d)",
+		  t, k, (long long) v, (long long) *last, *last_mode,
+		  (int) read_mode(i), w ? "variant " : "none", w - 1);
 	if (v > *last)
+	{
 		*last = v;
+		*last_mode = (int) read_mode(i);
+	}
 }
 
 static int64_t
@@ -556,11 +572,13 @@ reader_main(int id)
 	char		name[32];
 	PGconn	   *conn;
 	int64_t		last[MAX_TABLES][MAX_KEYS];
+	int			last_mode[MAX_TABLES][MAX_KEYS];
 	int64_t		i;
 
 	snprintf(name, sizeof(name), "rc_stress_reader%d", id);
 	my_name = name;
 	memset(last, 0, sizeof(last));
+	memset(last_mode, 0, sizeof(last_mode));
 	conn = connect_db(name);
 	check(CHECK_QUERY, conn != NULL, "connection");
 	if (conn == NULL || !prepare_reads(conn))
@@ -578,7 +596,8 @@ reader_main(int id)
 			int64_t		v;
 
 			if (read_kv(conn, i, t, k + 1, &v))
-				check_kv(t, k + 1, v, committed, &last[t][k], i);
+				check_kv(t, k + 1, v, committed, &last[t][k], &last_mode[t][k],
+						 i);
 		}
 		else if (r < 80)
 			read_total(conn, i);
@@ -663,12 +682,14 @@ kv_writer_main(void)
 	PGconn	   *vconn;
 	int64_t		model[MAX_TABLES][MAX_KEYS];
 	int64_t		last[MAX_TABLES][MAX_KEYS];
+	int			last_mode[MAX_TABLES][MAX_KEYS];
 	int64_t		i;
 	int64_t		nreads = 0;
 
 	my_name = "rc_stress_kv_writer";
 	memset(model, 0, sizeof(model));
 	memset(last, 0, sizeof(last));
+	memset(last_mode, 0, sizeof(last_mode));
 	wconn = connect_db("rc_stress_kv_writer");
 	vconn = connect_db("rc_stress_kv_verifier");
 	check(CHECK_QUERY, wconn != NULL && vconn != NULL, "connection");
@@ -679,13 +700,16 @@ kv_writer_main(void)
 	{
 		int			t = (int) (i % ntables);
 		int			k = (int) ((i / ntables) % nkeys);
+		int			variant = (int) ((i / (ntables * nkeys)) % 6);
 		int64_t		v;
 
 		/* before: the value committed last time, at least */
 		if (read_kv(vconn, nreads++, t, k + 1, &v))
-			check_kv(t, k + 1, v, model[t][k], &last[t][k], nreads - 1);
+			check_kv(t, k + 1, v, model[t][k], &last[t][k], &last_mode[t][k],
+					 nreads - 1);
 
-		if (!write_kv(wconn, (int) ((i / (ntables * nkeys)) % 6), t, k + 1))
+		__atomic_store_n(&shared->writing[t][k], 1 + variant, __ATOMIC_RELEASE);
+		if (!write_kv(wconn, variant, t, k + 1))
 		{
 			/* unknown whether it committed: no longer know the value */
 			break;
@@ -693,11 +717,13 @@ kv_writer_main(void)
 		model[t][k]++;
 		__atomic_store_n(&shared->committed[t][k], model[t][k],
 						 __ATOMIC_RELEASE);
+		__atomic_store_n(&shared->writing[t][k], 0, __ATOMIC_RELEASE);
 		my_counts->ops++;
 
 		/* after: the committed value, at least */
 		if (read_kv(vconn, nreads++, t, k + 1, &v))
-			check_kv(t, k + 1, v, model[t][k], &last[t][k], nreads - 1);
+			check_kv(t, k + 1, v, model[t][k], &last[t][k], &last_mode[t][k],
+					 nreads - 1);
 		if (PQstatus(wconn) != CONNECTION_OK || PQstatus(vconn) != CONNECTION_OK)
 		{
 			check(CHECK_QUERY, false, "connection lost");
@@ -883,6 +909,30 @@ cache_hits(PGconn *conn, bool print)
 }
 
 /*
+ * Print the non-zero counters of result_cache.reasons on one line.
+ */
+static void
+print_reasons(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn,
+							 "SELECT kind || ':' || reason || '=' || count "
+							 "FROM result_cache.reasons WHERE count > 0 "
+							 "ORDER BY kind, reason");
+	int			r;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fatal("cannot read result_cache.reasons: %s", PQerrorMessage(conn));
+	else
+	{
+		printf("result_cache.reasons:");
+		for (r = 0; r < PQntuples(res); r++)
+			printf(" %s", PQgetvalue(res, r, 0));
+		printf("\n");
+	}
+	PQclear(res);
+}
+
+/*
  * With the cache disabled (if there is one), the final contents must be
  * what the writers committed.
  */
@@ -913,8 +963,7 @@ check_final(PGconn *conn, bool have_cache)
 				check(CHECK_QUERY, false, "%s: %s", sql, PQerrorMessage(conn));
 			PQclear(res);
 		}
-	res = PQexec(conn, "SELECT (SELECT sum(bal) FROM rc_stress.a) + "
-				 "(SELECT sum(bal) FROM rc_stress.b)");
+	res = PQexec(conn, TOTAL_SQL);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && get_int(res, 0, &v, "total"))
 		check(CHECK_FINAL, v == TOTAL, "final total is %lld, expected %d",
 			  (long long) v, TOTAL);
@@ -993,6 +1042,11 @@ transfer_writer_entry(int arg)
 	transfer_writer_main();
 }
 
+/*
+ * Parse the options, set up the tables, run the writers and readers until
+ * the deadline or their operation count, then check the final contents and
+ * the cache's hits and print the counts.
+ */
 int
 main(int argc, char **argv)
 {
@@ -1143,6 +1197,7 @@ main(int argc, char **argv)
 		check_final(conn, have_cache > 0);
 		if (have_cache > 0)
 		{
+			print_reasons(conn);
 			hits_after = cache_hits(conn, true);
 			if (cache_check)
 				check(CHECK_CACHE, hits_before >= 0 && hits_after > hits_before,
