@@ -84,6 +84,7 @@ SELECT length(:'first_big') AS len, md5(:'first_big') = md5(:'second_big') AS sa
 RESET result_cache.enabled;
 -- over the entry size limit it is sent but not stored
 SET result_cache.max_entry_size = '512kB';
+SELECT result_cache.reset();
 SELECT result_cache.reset_stats();
 SELECT big FROM toasty WHERE id = 1 \gset third_
 SELECT length(:'third_big') = 1048576 AS whole;

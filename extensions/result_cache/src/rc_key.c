@@ -39,42 +39,66 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
+#include "parser/parse_expr.h"
+#include "parser/parser.h"
+#include "pgtime.h"
+#include "tsearch/ts_cache.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/bytea.h"
+#include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/pg_locale.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/xml.h"
 
 #include "result_cache.h"
 
 /*
  * Settings that change how a statement is parsed or how its values are
- * printed.  Planner settings are absent on purpose: they change plans, not
- * results.  client_encoding is absent because conversion happens when the
- * rows are sent, after the cache.
+ * printed are part of the key (rc_key_settings).  Planner settings are
+ * absent on purpose: they change plans, not results.  client_encoding is
+ * absent because conversion happens when the rows are sent, after the
+ * cache.  The exported variables behind the settings are read directly
+ * (a GetConfigOption() call per setting would cost more than the rest of
+ * the lookup); timezone_abbreviations has no exported variable.
  */
-static const char *const rc_key_gucs[] = {
-	"search_path",
-	"TimeZone",
-	"DateStyle",
-	"IntervalStyle",
-	"extra_float_digits",
-	"bytea_output",
-	"standard_conforming_strings",
-	"lc_monetary",
-	"lc_numeric",
-	"lc_time",
-	"xmloption",
-	"xmlbinary",
-	"timezone_abbreviations",
-	"transform_null_equals",
-	"array_nulls",
-	"backslash_quote",
-	"default_text_search_config",
-	"quote_all_identifiers",
-	"row_security"
-};
+static void
+rc_key_str(StringInfo key, const char *v)
+{
+	appendStringInfoString(key, v ? v : "");
+	appendStringInfoChar(key, '\0');
+}
+
+static void
+rc_key_settings(StringInfo key)
+{
+	int32		ints[12];
+
+	ints[0] = DateStyle;
+	ints[1] = DateOrder;
+	ints[2] = IntervalStyle;
+	ints[3] = extra_float_digits;
+	ints[4] = bytea_output;
+	ints[5] = standard_conforming_strings;
+	ints[6] = xmloption;
+	ints[7] = xmlbinary;
+	ints[8] = Transform_null_equals;
+	ints[9] = Array_nulls;
+	ints[10] = backslash_quote;
+	ints[11] = (quote_all_identifiers ? 1 : 0) | (row_security ? 2 : 0);
+	appendBinaryStringInfo(key, (char *) ints, sizeof(ints));
+	rc_key_str(key, namespace_search_path);
+	rc_key_str(key, session_timezone ? pg_get_timezone_name(session_timezone) : "");
+	rc_key_str(key, locale_monetary);
+	rc_key_str(key, locale_numeric);
+	rc_key_str(key, locale_time);
+	rc_key_str(key, TSCurrentConfig);
+	rc_key_str(key, GetConfigOption("timezone_abbreviations", true, false));
+}
 
 typedef struct RcWalkContext
 {
@@ -369,13 +393,7 @@ rc_build_key(QueryDesc *qd, RcLookup *lk)
 	initStringInfo(key);
 	appendBinaryStringInfo(key, (char *) &MyDatabaseId, sizeof(Oid));
 	appendBinaryStringInfo(key, (char *) &userid, sizeof(Oid));
-	for (i = 0; i < lengthof(rc_key_gucs); i++)
-	{
-		const char *v = GetConfigOption(rc_key_gucs[i], true, false);
-
-		appendStringInfoString(key, v ? v : "");
-		appendStringInfoChar(key, '\0');
-	}
+	rc_key_settings(key);
 
 	if (qd->params != NULL)
 	{
