@@ -83,6 +83,11 @@ SELECT current_user = session_user AS same;
 SELECT rc_last();
 SELECT 1 + 1 AS two;
 SELECT rc_last();
+-- anonymous records carry a backend-local type modifier
+SELECT array_agg(row(id, name) ORDER BY id) FROM items WHERE id <= 2;
+SELECT rc_last();
+SELECT s FROM (SELECT id, name FROM items WHERE id = 1) s;
+SELECT rc_last();
 CREATE TEMP TABLE tmp AS SELECT 1 AS x;
 SELECT * FROM tmp;
 SELECT rc_last();
@@ -208,6 +213,30 @@ CREATE TABLE rc_shadow.items (id int, name text);
 INSERT INTO rc_shadow.items VALUES (2, 'shadow');
 SELECT name FROM items WHERE id = 2;
 SET search_path = result_cache_basic, public;
+
+-- Literals are read when the statement is parsed: the key includes their
+-- values, not only the text.  'now' is a different value every time.
+SELECT rc_last() IS NOT NULL AS reset;
+SELECT count(*) FROM ev WHERE at < 'now'::timestamptz;
+SELECT count(*) FROM ev WHERE at < 'now'::timestamptz;
+SELECT rc_last();
+-- A SET earlier in the same query string does not change how the later
+-- statement's literal was read (the whole string is scanned first)
+SET escape_string_warning = off;
+SELECT 'a\\b' AS v FROM items WHERE id = 1;
+SET standard_conforming_strings = off \; SELECT 'a\\b' AS v FROM items WHERE id = 1;
+SELECT 'a\\b' AS v FROM items WHERE id = 1;
+RESET standard_conforming_strings;
+RESET escape_string_warning;
+-- Rule actions run in one multi-query portal, with the statement's text
+CREATE TABLE ruled (a int);
+CREATE TABLE rule_log (x int);
+INSERT INTO ruled VALUES (1);
+INSERT INTO rule_log VALUES (7);
+CREATE RULE r1 AS ON UPDATE TO ruled DO ALSO SELECT 'r1'::text AS r, x FROM rule_log;
+CREATE RULE r2 AS ON UPDATE TO ruled DO ALSO SELECT 'r2'::text AS r, x FROM rule_log;
+UPDATE ruled SET a = a WHERE a = 1;
+UPDATE ruled SET a = a WHERE a = 1;
 
 -- Parameters (PREPARE/EXECUTE is nested in a utility statement and not
 -- cached; protocol-level parameters are tested in TAP with libpq)

@@ -219,6 +219,27 @@ CREATE OR REPLACE VIEW rich AS SELECT id FROM acc WHERE bal > 50;
 SELECT count(*) FROM rich;
 SELECT rc_last();
 
+-- Catalog objects other than relations: a function redefined, a composite
+-- type altered
+CREATE FUNCTION plus(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 100';
+SELECT plus(bal) FROM acc WHERE id = 7;
+SELECT plus(bal) FROM acc WHERE id = 7;
+CREATE OR REPLACE FUNCTION plus(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 200';
+SELECT plus(bal) FROM acc WHERE id = 7;
+CREATE TYPE pair AS (a int, b int);
+SELECT (id, bal)::pair AS p FROM acc WHERE id = 7;
+SELECT (id, bal)::pair AS p FROM acc WHERE id = 7;
+ALTER TYPE pair ALTER ATTRIBUTE b TYPE text;
+SELECT (id, bal)::pair AS p FROM acc WHERE id = 7;
+SELECT rc_last();
+-- plain EXPLAIN of a write changes nothing
+SELECT count(*) FROM acc;
+SELECT invalidations AS inv0 FROM result_cache.stats \gset
+EXPLAIN (COSTS OFF) DELETE FROM acc;
+SELECT invalidations - :inv0 AS new_invalidations FROM result_cache.stats;
+SELECT count(*) FROM acc;
+SELECT rc_last();
+
 -- REFRESH MATERIALIZED VIEW, plain and CONCURRENTLY
 CREATE MATERIALIZED VIEW acc_total AS SELECT sum(bal) AS total FROM acc;
 CREATE UNIQUE INDEX ON acc_total (total);
@@ -248,6 +269,17 @@ UPDATE acc SET bal = 7777 WHERE id = 6;
 PREPARE TRANSACTION 'rc_inval_2';
 SELECT bal FROM acc WHERE id = 6;
 ROLLBACK PREPARED 'rc_inval_2';
+SELECT bal FROM acc WHERE id = 6;
+SELECT rc_last();
+
+-- a failed COMMIT PREPARED and a read-only prepared transaction leave the
+-- cache alone
+SELECT bal FROM acc WHERE id = 6;
+COMMIT PREPARED 'rc_no_such_gid';
+BEGIN;
+SELECT count(*) FROM acc;
+PREPARE TRANSACTION 'rc_inval_ro';
+COMMIT PREPARED 'rc_inval_ro';
 SELECT bal FROM acc WHERE id = 6;
 SELECT rc_last();
 

@@ -29,6 +29,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
@@ -41,6 +42,8 @@
 #include "storage/ipc.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
+#include "utils/queryjumble.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -193,6 +196,9 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("result_cache");
 
+	/* the key includes the query's structure (compute_query_id = auto) */
+	EnableQueryId();
+
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = rc_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
@@ -242,11 +248,16 @@ rc_planner(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *result;
 	volatile bool judge;
 	volatile RcReason verdict = RC_OK;
+	volatile uint64 consts = 0;
 
 	judge = rc_shared != NULL && exec_nested_level == 0 &&
 		plan_nested_level == 0 && parse->commandType == CMD_SELECT;
 	if (judge)
+	{
 		verdict = rc_query_verdict(parse);
+		if (verdict == RC_OK)
+			consts = rc_query_consts_hash(parse);
+	}
 
 	plan_nested_level++;
 	PG_TRY();
@@ -271,19 +282,33 @@ rc_planner(Query *parse, const char *query_string, int cursorOptions,
 		marker->cacheId = RC_MARKER_CACHEID;
 		marker->hashValue = (uint32) verdict;
 		result->invalItems = lappend(result->invalItems, marker);
+		if (verdict == RC_OK)
+		{
+			PlanInvalItem *lo = makeNode(PlanInvalItem);
+			PlanInvalItem *hi = makeNode(PlanInvalItem);
+
+			lo->cacheId = RC_CONSTS_LO_CACHEID;
+			lo->hashValue = (uint32) consts;
+			hi->cacheId = RC_CONSTS_HI_CACHEID;
+			hi->hashValue = (uint32) (consts >> 32);
+			result->invalItems = lappend(result->invalItems, lo);
+			result->invalItems = lappend(result->invalItems, hi);
+		}
 	}
 	return result;
 }
 
 /* Record the result relations of a writing statement (any nesting level) */
 static void
-rc_note_writes(QueryDesc *qd)
+rc_note_writes(QueryDesc *qd, int eflags)
 {
 	PlannedStmt *pstmt = qd->plannedstmt;
 	ListCell   *lc;
 
 	if (pstmt->commandType == CMD_SELECT && !pstmt->hasModifyingCTE)
 		return;
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;					/* plain EXPLAIN writes nothing */
 	foreach(lc, pstmt->resultRelations)
 		rc_record_write(rt_fetch(lfirst_int(lc), pstmt->rtable)->relid);
 	/* the tables the rows land in through tuple routing: see ExecutorEnd */
@@ -357,6 +382,22 @@ rc_prepare(QueryDesc *qd, int eflags)
 	return lk;
 }
 
+/* Does the result have a column of anonymous record type (or array)? */
+static bool
+rc_has_record_column(TupleDesc tupdesc)
+{
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Oid			t = getBaseType(TupleDescAttr(tupdesc, i)->atttypid);
+
+		if (t == RECORDOID || t == RECORDARRAYOID)
+			return true;
+	}
+	return false;
+}
+
 static void
 rc_forget_state(void *arg)
 {
@@ -391,10 +432,23 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 	if (rc_shared != NULL)
 	{
-		rc_note_writes(queryDesc);
+		rc_note_writes(queryDesc, eflags);
+
+		/*
+		 * A top-level SELECT started by PortalStart (which gives no receiver
+		 * yet: it is set before ExecutorRun).  Statements run by SPI at top
+		 * level (deferred triggers at commit, background workers) and rule
+		 * actions of a multi-query portal have a receiver already: they never
+		 * use the cache.
+		 */
 		if (exec_nested_level == 0 && plan_nested_level == 0 &&
-			queryDesc->operation == CMD_SELECT)
+			queryDesc->operation == CMD_SELECT &&
+			queryDesc->dest->mydest == DestNone)
 			lk = rc_prepare(queryDesc, eflags);
+		else if (exec_nested_level == 0 && plan_nested_level == 0 &&
+				 queryDesc->plannedstmt->hasModifyingCTE &&
+				 rc_mode != RC_MODE_OFF && rc_enabled)
+			rc_count(RC_BYPASS_MODIFYING_CTE);	/* run by PortalRunMulti */
 	}
 
 	if (prev_ExecutorStart)
@@ -402,6 +456,15 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
+	if (lk != NULL && rc_has_record_column(queryDesc->tupDesc))
+	{
+		/*
+		 * Anonymous record datums carry a type modifier that only means
+		 * something in the backend that made them: never share them.
+		 */
+		rc_count(RC_BYPASS_RECORD_TYPE);
+		lk = NULL;
+	}
 	if (lk != NULL)
 	{
 		EState	   *estate = queryDesc->estate;
@@ -807,6 +870,9 @@ rc_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		exec_nested_level--;
 	}
 	PG_END_TRY();
+
+	if (rc_shared != NULL)
+		rc_twophase_finished(parsetree);
 
 	if (rc_shared != NULL && IsA(parsetree, CopyStmt))
 	{

@@ -32,18 +32,21 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "replication/logicalworker.h"
 #include "storage/ipc.h"
 #include "storage/sinval.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "result_cache.h"
 
 /* Relations written by the current transaction, in rc_xact_cxt */
 static MemoryContext rc_xact_cxt = NULL;
-static Oid *written = NULL;
+static uint8 *written_bits = NULL;	/* RC_NGENS bits: slots written */
+static int32 *written = NULL;	/* the same slots, as a list */
 static int	nwritten = 0;
 static int	written_cap = 0;
 static bool did_ddl = false;	/* ran a utility statement that may write */
@@ -57,6 +60,7 @@ static bool held_epoch = false;
 static int32 taken[RC_2PC_MAXSLOTS];
 static int	ntaken = 0;
 static bool taken_epoch = false;
+static bool taken_finished = false; /* COMMIT PREPARED itself succeeded */
 
 /* GID of the PREPARE TRANSACTION being executed, and its table entry */
 static char prepare_gid[200];
@@ -104,6 +108,7 @@ rc_reset_local(void)
 {
 	if (rc_xact_cxt)
 		MemoryContextReset(rc_xact_cxt);
+	written_bits = NULL;
 	written = NULL;
 	nwritten = 0;
 	written_cap = 0;
@@ -113,32 +118,43 @@ rc_reset_local(void)
 	held_epoch = false;
 	ntaken = 0;
 	taken_epoch = false;
+	taken_finished = false;
+}
+
+/*
+ * Remember that the current transaction writes slot s.  A bitmap over the
+ * RC_NGENS slots keeps this O(1) however many relations are written.
+ */
+static void
+rc_record_slot(int32 s)
+{
+	if (rc_xact_cxt == NULL)
+		rc_xact_cxt = AllocSetContextCreate(TopMemoryContext,
+											"result_cache transaction",
+											ALLOCSET_SMALL_SIZES);
+	if (written_bits == NULL)
+		written_bits = MemoryContextAllocZero(rc_xact_cxt, RC_NGENS / 8);
+	if (written_bits[s / 8] & (1 << (s % 8)))
+		return;
+	written_bits[s / 8] |= (1 << (s % 8));
+	if (nwritten == written_cap)
+	{
+		written_cap = Max(16, written_cap * 2);
+		if (written == NULL)
+			written = MemoryContextAlloc(rc_xact_cxt, written_cap * sizeof(int32));
+		else
+			written = repalloc(written, written_cap * sizeof(int32));
+	}
+	written[nwritten++] = s;
 }
 
 /* Remember that the current transaction writes relid */
 void
 rc_record_write(Oid relid)
 {
-	int			i;
-
 	if (rc_shared == NULL || !OidIsValid(relid))
 		return;
-	for (i = nwritten - 1; i >= 0; i--)
-		if (written[i] == relid)
-			return;
-	if (rc_xact_cxt == NULL)
-		rc_xact_cxt = AllocSetContextCreate(TopMemoryContext,
-											"result_cache transaction",
-											ALLOCSET_SMALL_SIZES);
-	if (nwritten == written_cap)
-	{
-		written_cap = Max(16, written_cap * 2);
-		if (written == NULL)
-			written = MemoryContextAlloc(rc_xact_cxt, written_cap * sizeof(Oid));
-		else
-			written = repalloc(written, written_cap * sizeof(Oid));
-	}
-	written[nwritten++] = relid;
+	rc_record_slot(rc_gen_slot(MyDatabaseId, relid));
 }
 
 /*
@@ -165,12 +181,14 @@ rc_record_ddl(void)
 	did_ddl = true;
 }
 
-/* Did this transaction write any relation the plan reads (I3)? */
+/*
+ * Did this transaction write any relation the plan reads (I3)?  By slot:
+ * a relation sharing a slot with a written one also counts as written.
+ */
 bool
 rc_xact_wrote(PlannedStmt *pstmt)
 {
 	ListCell   *lc;
-	int			i;
 
 	if (did_ddl)
 		return true;
@@ -178,11 +196,10 @@ rc_xact_wrote(PlannedStmt *pstmt)
 		return false;
 	foreach(lc, pstmt->relationOids)
 	{
-		Oid			relid = lfirst_oid(lc);
+		int32		s = rc_gen_slot(MyDatabaseId, lfirst_oid(lc));
 
-		for (i = 0; i < nwritten; i++)
-			if (written[i] == relid)
-				return true;
+		if (written_bits[s / 8] & (1 << (s % 8)))
+			return true;
 	}
 	return false;
 }
@@ -258,9 +275,43 @@ rc_pause(RcPause point)
 }
 
 /*
+ * Catalog caches whose changes can change a cached result without any
+ * relation being invalidated: functions (CREATE OR REPLACE FUNCTION),
+ * operators, casts, aggregates, collations, enums, domain constraints and
+ * text search objects.  A transaction that changed one of them invalidates
+ * the whole cache (the epoch): such DDL is rare, and its messages carry
+ * only hash values, not OIDs.
+ */
+static bool
+rc_catcache_matters(int cacheid)
+{
+	switch (cacheid)
+	{
+		case AGGFNOID:
+		case CASTSOURCETARGET:
+		case COLLOID:
+		case CONSTROID:
+		case ENUMOID:
+		case OPEROID:
+		case PROCOID:
+		case TSCONFIGMAP:
+		case TSCONFIGOID:
+		case TSDICTOID:
+		case TSPARSEROID:
+		case TSTEMPLATEOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
  * Build the list of slots this transaction writes: recorded relations plus
- * the relcache invalidations it queued.  Sets *all when a whole-database
- * invalidation was queued.  Allocates: PRE_COMMIT / PRE_PREPARE only.
+ * the relcache invalidations it queued.  Sets *all when the whole cache
+ * must go: a whole-database relcache invalidation, a catalog change of the
+ * kinds above, or a logical replication worker's transaction (the apply
+ * worker writes through ExecSimpleRelation*, past every hook).  Allocates:
+ * PRE_COMMIT / PRE_PREPARE only.
  */
 static int32 *
 rc_collect_slots(int *n, bool *all)
@@ -268,48 +319,37 @@ rc_collect_slots(int *n, bool *all)
 	SharedInvalidationMessage *msgs;
 	bool		initfile;
 	int			nmsgs;
-	int32	   *slots;
-	int			cap;
-	int			i,
-				j;
+	int			i;
+	int32	   *copy;
 
 	*all = false;
 	nmsgs = xactGetCommittedInvalidationMessages(&msgs, &initfile);
-	*n = 0;
-	if (nwritten + nmsgs == 0)
-		return NULL;			/* the common read-only case */
-	cap = nwritten + nmsgs;
-	if (rc_xact_cxt == NULL)
-		rc_xact_cxt = AllocSetContextCreate(TopMemoryContext,
-											"result_cache transaction",
-											ALLOCSET_SMALL_SIZES);
-	slots = MemoryContextAlloc(rc_xact_cxt, cap * sizeof(int32));
-	for (i = 0; i < nwritten + nmsgs; i++)
+	for (i = 0; i < nmsgs; i++)
 	{
-		int32		s;
+		SharedInvalidationMessage *m = &msgs[i];
 
-		if (i < nwritten)
-			s = rc_gen_slot(MyDatabaseId, written[i]);
-		else
+		if (m->id == SHAREDINVALRELCACHE_ID)
 		{
-			SharedInvalidationMessage *m = &msgs[i - nwritten];
-
-			if (m->id != SHAREDINVALRELCACHE_ID || m->rc.dbId != MyDatabaseId)
+			if (m->rc.dbId != MyDatabaseId)
 				continue;
 			if (!OidIsValid(m->rc.relId))
-			{
 				*all = true;
-				continue;
-			}
-			s = rc_gen_slot(MyDatabaseId, m->rc.relId);
+			else
+				rc_record_slot(rc_gen_slot(MyDatabaseId, m->rc.relId));
 		}
-		for (j = 0; j < *n; j++)
-			if (slots[j] == s)
-				break;
-		if (j == *n)
-			slots[(*n)++] = s;
+		else if (m->id >= 0 && rc_catcache_matters(m->id))
+			*all = true;
 	}
-	return slots;
+	if (IsLogicalWorker() &&
+		TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		*all = true;
+	*n = nwritten;
+	if (nwritten == 0)
+		return NULL;
+	/* a copy: the list may still grow (and move) after PRE_COMMIT */
+	copy = MemoryContextAlloc(rc_xact_cxt, nwritten * sizeof(int32));
+	memcpy(copy, written, nwritten * sizeof(int32));
+	return copy;
 }
 
 /* Raise the in-flight counts of this transaction's slots */
@@ -384,8 +424,8 @@ rc_pre_prepare(void)
 
 	prepare_entry = NULL;
 	slots = rc_collect_slots(&n, &all);
-	if ((n == 0 && !all) || !prepare_pending)
-		return;
+	if (!prepare_pending)
+		return;					/* (a read-only PREPARE is recorded too) */
 	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
 	for (i = 0; i < rc_shared->n2pc; i++)
 	{
@@ -402,18 +442,22 @@ rc_pre_prepare(void)
 		p->all = all || n > RC_2PC_MAXSLOTS;
 		strlcpy(p->gid, prepare_gid, sizeof(p->gid));
 		p->nslots = Min(n, RC_2PC_MAXSLOTS);
-		memcpy(p->slots, slots, p->nslots * sizeof(int32));
+		if (p->nslots > 0)
+			memcpy(p->slots, slots, p->nslots * sizeof(int32));
 		pg_atomic_write_u32(&p->state, RC_2PC_RESERVED);
 	}
 	LWLockRelease(rc_shared->twophase_lock);
 }
 
 /*
- * Utility hook for transaction statements: remember the GID of PREPARE
- * TRANSACTION; before COMMIT PREPARED, take over the prepared transaction's
- * slots and raise their in-flight counts (or the global epoch's, for a GID
- * that is not in the table) so that they cover the moment the prepared
- * transaction becomes visible.  ROLLBACK PREPARED only frees the entry.
+ * Utility hook for transaction statements, before they run: remember the
+ * GID of PREPARE TRANSACTION; before COMMIT PREPARED, copy the prepared
+ * transaction's slots and raise their in-flight counts (or the global
+ * epoch's, for a GID that is not in the table) so that they cover the
+ * moment the prepared transaction becomes visible.  The table entry is
+ * freed only once the statement succeeded (rc_twophase_finished): a COMMIT
+ * or ROLLBACK PREPARED that fails (unknown GID, not the owner) leaves it,
+ * and its abort drops the in-flight counts without invalidating anything.
  */
 void
 rc_twophase_utility(Node *parsetree)
@@ -422,7 +466,6 @@ rc_twophase_utility(Node *parsetree)
 	RcPrepared *tab;
 	int			i;
 	bool		found = false;
-	bool		commit;
 
 	if (rc_shared == NULL || !IsA(parsetree, TransactionStmt))
 		return;
@@ -433,13 +476,11 @@ rc_twophase_utility(Node *parsetree)
 		prepare_pending = true;
 		return;
 	}
-	if (stmt->kind != TRANS_STMT_COMMIT_PREPARED &&
-		stmt->kind != TRANS_STMT_ROLLBACK_PREPARED)
+	if (stmt->kind != TRANS_STMT_COMMIT_PREPARED || ntaken > 0 || taken_epoch)
 		return;
-	commit = (stmt->kind == TRANS_STMT_COMMIT_PREPARED);
 
 	tab = rc_twophase_table();
-	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
+	LWLockAcquire(rc_shared->twophase_lock, LW_SHARED);
 	for (i = 0; i < rc_shared->n2pc; i++)
 	{
 		RcPrepared *p = &tab[i];
@@ -447,27 +488,54 @@ rc_twophase_utility(Node *parsetree)
 		if (pg_atomic_read_u32(&p->state) != RC_2PC_READY ||
 			strcmp(p->gid, stmt->gid) != 0)
 			continue;
-		if (commit && ntaken == 0 && !taken_epoch)
-		{
-			ntaken = p->nslots;
-			memcpy(taken, p->slots, ntaken * sizeof(int32));
-			taken_epoch = p->all;
-		}
-		pg_atomic_write_u32(&p->state, RC_2PC_FREE);
+		ntaken = p->nslots;
+		memcpy(taken, p->slots, ntaken * sizeof(int32));
+		taken_epoch = p->all;
 		found = true;
 		break;
 	}
 	LWLockRelease(rc_shared->twophase_lock);
 
-	if (!commit)
-		return;
-	if (!found && ntaken == 0)
+	if (!found)
 		taken_epoch = true;		/* unknown GID: its relations are unknown */
 	for (i = 0; i < ntaken; i++)
 		pg_atomic_fetch_add_u32(&rc_shared->inflight[taken[i]], 1);
 	if (taken_epoch)
 		pg_atomic_fetch_add_u32(&rc_shared->epoch_inflight, 1);
 	rc_ensure_exit_callback();
+}
+
+/*
+ * After a COMMIT or ROLLBACK PREPARED succeeded: free the GID's entry, and
+ * note that the prepared transaction's changes may now be visible.
+ */
+void
+rc_twophase_finished(Node *parsetree)
+{
+	TransactionStmt *stmt;
+	RcPrepared *tab;
+	int			i;
+
+	if (rc_shared == NULL || !IsA(parsetree, TransactionStmt))
+		return;
+	stmt = (TransactionStmt *) parsetree;
+	if (stmt->kind != TRANS_STMT_COMMIT_PREPARED &&
+		stmt->kind != TRANS_STMT_ROLLBACK_PREPARED)
+		return;
+	if (stmt->kind == TRANS_STMT_COMMIT_PREPARED)
+		taken_finished = true;
+	tab = rc_twophase_table();
+	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
+	for (i = 0; i < rc_shared->n2pc; i++)
+	{
+		if (pg_atomic_read_u32(&tab[i].state) == RC_2PC_READY &&
+			strcmp(tab[i].gid, stmt->gid) == 0)
+		{
+			pg_atomic_write_u32(&tab[i].state, RC_2PC_FREE);
+			break;
+		}
+	}
+	LWLockRelease(rc_shared->twophase_lock);
 }
 
 static void
@@ -494,8 +562,8 @@ rc_xact_callback(XactEvent event, void *arg)
 				prepare_entry = NULL;
 			}
 			rc_finish_slots(held, nheld, held_epoch, false);
-			/* COMMIT PREPARED may have made the data visible: bump */
-			rc_finish_slots(taken, ntaken, taken_epoch, true);
+			/* a COMMIT PREPARED that ran made its data visible: bump */
+			rc_finish_slots(taken, ntaken, taken_epoch, taken_finished);
 			rc_reset_local();
 			prepare_pending = false;
 			break;
@@ -521,7 +589,7 @@ rc_exit_callback(int code, Datum arg)
 	if (rc_shared == NULL)
 		return;
 	rc_finish_slots(held, nheld, held_epoch, false);
-	rc_finish_slots(taken, ntaken, taken_epoch, true);
+	rc_finish_slots(taken, ntaken, taken_epoch, taken_finished);
 	held = NULL;
 	nheld = 0;
 	held_epoch = false;

@@ -26,6 +26,7 @@
  */
 #include "postgres.h"
 
+#include "access/gin.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -76,7 +77,7 @@ rc_key_str(StringInfo key, const char *v)
 static void
 rc_key_settings(StringInfo key)
 {
-	int32		ints[12];
+	int32		ints[13];
 
 	ints[0] = DateStyle;
 	ints[1] = DateOrder;
@@ -90,6 +91,7 @@ rc_key_settings(StringInfo key)
 	ints[9] = Array_nulls;
 	ints[10] = backslash_quote;
 	ints[11] = (quote_all_identifiers ? 1 : 0) | (row_security ? 2 : 0);
+	ints[12] = GinFuzzySearchLimit;
 	appendBinaryStringInfo(key, (char *) ints, sizeof(ints));
 	rc_key_str(key, namespace_search_path);
 	rc_key_str(key, session_timezone ? pg_get_timezone_name(session_timezone) : "");
@@ -161,6 +163,60 @@ rc_query_verdict(Query *parse)
 	if (contain_mutable_functions((Node *) parse))
 		return RC_BYPASS_MUTABLE;
 	return RC_OK;
+}
+
+/* Fold every Const of the tree (type, null flag, value bytes) into a hash */
+static bool
+rc_consts_walker(Node *node, uint64 *h)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Const))
+	{
+		Const	   *c = (Const *) node;
+		uint64		v = c->consttype;
+
+		if (c->constisnull)
+			v ^= UINT64CONST(0x9E3779B97F4A7C15);
+		else if (c->constbyval)
+			v = hash_combine64(v, hash_bytes_extended((const unsigned char *) &c->constvalue,
+													  sizeof(Datum), v));
+		else if (c->constlen == -1)
+		{
+			struct varlena *d = pg_detoast_datum_packed((struct varlena *)
+														DatumGetPointer(c->constvalue));
+
+			v = hash_combine64(v, hash_bytes_extended((const unsigned char *) VARDATA_ANY(d),
+													  VARSIZE_ANY_EXHDR(d), v));
+		}
+		else if (c->constlen == -2)
+			v = hash_combine64(v, hash_bytes_extended((const unsigned char *) DatumGetCString(c->constvalue),
+													  strlen(DatumGetCString(c->constvalue)), v));
+		else
+			v = hash_combine64(v, hash_bytes_extended((const unsigned char *) DatumGetPointer(c->constvalue),
+													  c->constlen, v));
+		*h = hash_combine64(*h, v);
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, rc_consts_walker, (void *) h, 0);
+	return expression_tree_walker(node, rc_consts_walker, (void *) h);
+}
+
+/*
+ * Hash of the values of the query's constants, as parse analysis made them.
+ * It is part of the key because the text alone does not determine them:
+ * literals are read with the settings in force at parse time (a statement
+ * prepared before SET TimeZone, or parsed before a SET earlier in the same
+ * query string) and some are read from the clock ('now', 'today').
+ */
+uint64
+rc_query_consts_hash(Query *parse)
+{
+	uint64		h = UINT64CONST(0x52435F434F4E5354);
+
+	rc_consts_walker((Node *) parse, &h);
+	return h;
 }
 
 /*
@@ -361,8 +417,8 @@ rc_plan_signature(PlannedStmt *pstmt)
 	{
 		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
 
-		if (item->cacheId == RC_MARKER_CACHEID)
-			continue;
+		if (item->cacheId < 0)
+			continue;			/* our own marker items */
 		sig = hash_combine64(sig,
 							 hash_bytes_uint32_extended((uint32) item->cacheId,
 														item->hashValue));
@@ -408,6 +464,17 @@ rc_build_key(QueryDesc *qd, RcLookup *lk)
 	else
 		appendStringInfoChar(key, 'N');
 
+	/* the structure (queryId) and constants (hash) of the analysed query */
+	appendBinaryStringInfo(key, (char *) &pstmt->queryId, sizeof(uint64));
+	foreach(lc, pstmt->invalItems)
+	{
+		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
+
+		if (item->cacheId == RC_CONSTS_LO_CACHEID ||
+			item->cacheId == RC_CONSTS_HI_CACHEID)
+			appendBinaryStringInfo(key, (char *) &item->hashValue, sizeof(uint32));
+	}
+
 	lk->textoff = key->len;
 	lk->textlen = len;
 	appendBinaryStringInfo(key, qtext + loc, len);
@@ -417,7 +484,13 @@ rc_build_key(QueryDesc *qd, RcLookup *lk)
 	if (lk->hash == 0)
 		lk->hash = 1;			/* 0 marks a free slot */
 
-	lk->ndeps = list_length(pstmt->relationOids);
+	/*
+	 * Dependencies: every relation of the plan, and the relation behind each
+	 * named composite type among the result columns (ALTER TYPE sends a
+	 * relcache invalidation for it).
+	 */
+	lk->ndeps = list_length(pstmt->relationOids) +
+		list_length(pstmt->planTree->targetlist);
 	if (lk->ndeps > RC_MAX_DEPS)
 		return RC_BYPASS_TOO_MANY_RELATIONS;
 	lk->deps = palloc(Max(lk->ndeps, 1) * sizeof(Oid));
@@ -425,6 +498,22 @@ rc_build_key(QueryDesc *qd, RcLookup *lk)
 	i = 0;
 	foreach(lc, pstmt->relationOids)
 		lk->deps[i++] = lfirst_oid(lc);
+	foreach(lc, pstmt->planTree->targetlist)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Oid			t;
+		Oid			elem;
+		Oid			typrelid;
+
+		if (tle->resjunk)
+			continue;
+		t = getBaseType(exprType((Node *) tle->expr));
+		elem = get_element_type(t);
+		typrelid = get_typ_typrelid(OidIsValid(elem) ? getBaseType(elem) : t);
+		if (OidIsValid(typrelid))
+			lk->deps[i++] = typrelid;
+	}
+	lk->ndeps = i;
 	lk->plansig = rc_plan_signature(pstmt);
 	return RC_OK;
 }

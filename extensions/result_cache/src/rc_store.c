@@ -38,9 +38,12 @@
 
 /*
  * A store keeps evicting until its data fits (DSA frees coalesce, so a
- * large entry fits once enough neighbours are gone) or the cache is empty.
+ * large entry fits once enough neighbours are gone), but gives up once it
+ * has evicted RC_EVICT_MAX_FACTOR times its own size (plus one DSA
+ * superblock): one large result must not empty a fragmented cache.
  */
-#define RC_EVICT_MAX_TRIES	(rc_shared->max_entries + RC_EVICT_SAMPLE)
+#define RC_EVICT_MAX_FACTOR	8
+#define RC_EVICT_SLACK		(64 * 1024)
 
 const char *const rc_reason_names[RC_NREASONS] = {
 	"ok",
@@ -64,6 +67,7 @@ const char *const rc_reason_names[RC_NREASONS] = {
 	"params",
 	"too_many_relations",
 	"no_tables",
+	"record_type",
 	"too_large",
 	"min_exec_time",
 	"concurrent_write",
@@ -433,7 +437,7 @@ rc_release_slot(int32 idx)
  * time; the caller must hold none.
  */
 static bool
-rc_evict_one(void)
+rc_evict_one(Size *freed)
 {
 	RcSlot	   *slots = rc_slots();
 	int32		n = rc_shared->max_entries;
@@ -469,6 +473,7 @@ rc_evict_one(void)
 		LWLockAcquire(lock, LW_EXCLUSIVE);
 		if (slots[best].in_use && slots[best].hash == hash)
 		{
+			*freed += slots[best].bytes;
 			rc_unlink(best);
 			rc_release_slot(best);
 			done = true;
@@ -511,7 +516,7 @@ rc_store(RcLookup *lk, TupleDesc tupdesc, StringInfo tuples, uint64 ntuples)
 	RcEntryData *e;
 	int32		idx = -1;
 	int32		old = -1;
-	int			tries;
+	Size		freed = 0;
 	LWLock	   *lock;
 	uint32		bucket;
 	int			i;
@@ -527,22 +532,26 @@ rc_store(RcLookup *lk, TupleDesc tupdesc, StringInfo tuples, uint64 ntuples)
 		!rc_gens_valid(lk->ndeps, lk->deps, lk->gens, lk->epoch))
 		return RC_REJECT_CONCURRENT_WRITE;
 
+	if (size > rc_shared->max_memory / 2)
+		return RC_REJECT_NO_MEMORY;
+
 	/* Room for the data, evicting as needed */
-	for (tries = 0;; tries++)
+	for (;;)
 	{
 		dp = dsa_allocate_extended(area, size, DSA_ALLOC_NO_OOM);
 		if (DsaPointerIsValid(dp))
 			break;
-		if (tries >= RC_EVICT_MAX_TRIES || !rc_evict_one())
+		if (freed > RC_EVICT_MAX_FACTOR * size + RC_EVICT_SLACK ||
+			!rc_evict_one(&freed))
 			return RC_REJECT_NO_MEMORY;
 	}
 	/* A slot, evicting as needed */
-	for (tries = 0;; tries++)
+	for (;;)
 	{
 		idx = rc_pop_free_slot();
 		if (idx >= 0)
 			break;
-		if (tries >= RC_EVICT_MAX_TRIES || !rc_evict_one())
+		if (!rc_evict_one(&freed))
 		{
 			dsa_free(area, dp);
 			return RC_REJECT_NO_MEMORY;

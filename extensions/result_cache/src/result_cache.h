@@ -109,8 +109,14 @@
 /* Relations an entry may depend on; more and the query is not cached */
 #define RC_MAX_DEPS			256
 
-/* cacheId of the PlanInvalItem that carries the planner's verdict */
+/*
+ * cacheIds of the PlanInvalItems that carry the planner's verdict and the
+ * two halves of the hash of the query's constants (negative: they never
+ * match a syscache invalidation)
+ */
 #define RC_MARKER_CACHEID	(-7243)
+#define RC_CONSTS_LO_CACHEID (-7244)
+#define RC_CONSTS_HI_CACHEID (-7245)
 
 /* result_cache.mode */
 typedef enum RcMode
@@ -162,6 +168,7 @@ typedef enum RcReason
 	RC_BYPASS_PARAMS,
 	RC_BYPASS_TOO_MANY_RELATIONS,
 	RC_BYPASS_NO_TABLES,
+	RC_BYPASS_RECORD_TYPE,
 	/* rejects */
 	RC_REJECT_TOO_LARGE,
 	RC_REJECT_MIN_EXEC_TIME,
@@ -311,6 +318,7 @@ extern char *rc_slot_text(RcSlot *slot, int32 idx, bool *found);
 
 /* rc_key.c */
 extern RcReason rc_query_verdict(Query *parse);
+extern uint64 rc_query_consts_hash(Query *parse);
 extern RcReason rc_plan_verdict(PlannedStmt *pstmt, bool *has_marker);
 extern RcReason rc_check_relations(PlannedStmt *pstmt);
 extern RcReason rc_build_key(QueryDesc *qd, RcLookup *lk);
@@ -323,6 +331,7 @@ extern void rc_record_write_tree(Oid relid);
 extern bool rc_xact_wrote(PlannedStmt *pstmt);
 extern void rc_record_ddl(void);
 extern void rc_twophase_utility(Node *parsetree);
+extern void rc_twophase_finished(Node *parsetree);
 extern void rc_capture_gens(RcLookup *lk);
 extern bool rc_gens_valid(int ndeps, const Oid *deps, const uint64 *gens,
 						  uint64 epoch);
