@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_inherits.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
@@ -340,8 +341,15 @@ rc_collect_slots(int *n, bool *all)
 		else if (m->id >= 0 && rc_catcache_matters(m->id))
 			*all = true;
 	}
+
+	/*
+	 * The apply worker's transactions: any that wrote WAL.  (The one that
+	 * runs COMMIT PREPARED for a two_phase subscription has no XID of its
+	 * own, but wrote the COMMIT PREPARED record.)
+	 */
 	if (IsLogicalWorker() &&
-		TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		(TransactionIdIsValid(GetTopTransactionIdIfAny()) ||
+		 XactLastRecEnd != InvalidXLogRecPtr))
 		*all = true;
 	*n = nwritten;
 	if (nwritten == 0)
