@@ -141,6 +141,17 @@ RESET result_cache.mode;
 SELECT count(*), sum(price) FROM items WHERE id <= 50;
 SELECT rc_last();
 
+-- Admission on second sight (store_first_miss = off): a result is stored
+-- at its second miss
+SET result_cache.store_first_miss = off;
+SELECT count(*) FROM items WHERE id <= 33;
+SELECT rc_last();
+SELECT count(*) FROM items WHERE id <= 33;
+SELECT rc_last();
+SELECT count(*) FROM items WHERE id <= 33;
+SELECT rc_last();
+RESET result_cache.store_first_miss;
+
 -- Size limit and admission control
 CREATE TABLE wide AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 2000) g;
 SET result_cache.max_entry_size = '64kB';

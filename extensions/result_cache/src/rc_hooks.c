@@ -59,6 +59,7 @@ int			rc_max_memory_kb = 65536;
 int			rc_max_entries = 16384;
 int			rc_max_entry_size_kb = 1024;
 double		rc_min_exec_time = 0.0;
+bool		rc_store_first_miss = true;
 int			rc_debug_pause_at = RC_PAUSE_NONE;
 
 static const struct config_enum_entry rc_mode_options[] = {
@@ -187,6 +188,11 @@ _PG_init(void)
 							 NULL,
 							 &rc_min_exec_time, 0.0, 0.0, DBL_MAX,
 							 PGC_SUSET, GUC_UNIT_MS,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("result_cache.store_first_miss",
+							 "Stores a result the first time its query misses.",
+							 "Off: a result is stored only when its query missed recently before (admission on second sight), so that one-off queries cost no copy and no eviction.",
+							 &rc_store_first_miss, true, PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomEnumVariable("result_cache.debug_pause_at",
 							 "Test only: wait on an advisory lock at this point.",
@@ -660,6 +666,13 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 		return;
 	}
 
+	if (st != NULL && !rc_admit(st->lk->hash))
+	{
+		/* first sight of this key: execute without copying anything */
+		pg_atomic_fetch_add_u64(&rc_shared->misses, 1);
+		rc_count(RC_REJECT_FIRST_SIGHT);
+		st = NULL;
+	}
 	if (st != NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(st->cxt);

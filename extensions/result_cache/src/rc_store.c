@@ -71,7 +71,8 @@ const char *const rc_reason_names[RC_NREASONS] = {
 	"too_large",
 	"min_exec_time",
 	"concurrent_write",
-	"no_memory"
+	"no_memory",
+	"first_sight"
 };
 
 RcShared   *rc_shared = NULL;
@@ -203,6 +204,8 @@ rc_shmem_startup(void)
 			pg_atomic_init_u64(&rc_shared->gens[i], 1);
 			pg_atomic_init_u32(&rc_shared->inflight[i], 0);
 		}
+		for (i = 0; i < RC_NSEEN; i++)
+			pg_atomic_init_u32(&rc_shared->seen[i], 0);
 
 		buckets = rc_buckets();
 		for (i = 0; i < nbuckets; i++)
@@ -388,6 +391,27 @@ rc_lookup(RcLookup *lk, TupleDesc tupdesc, char **data, Size *len,
 	}
 	LWLockRelease(lock);
 	return hit;
+}
+
+/*
+ * Admission on second sight: a missed key is stored only if it missed
+ * recently before (its hash tag is in the filter); the first miss only
+ * records the tag.  One-off queries (pgbench -S over a large table) then
+ * cost a lookup, not a copy, a store and an eviction.  Tags of other keys
+ * overwrite each other: a key may need a third miss, never a wrong entry.
+ */
+bool
+rc_admit(uint64 hash)
+{
+	pg_atomic_uint32 *seen = &rc_shared->seen[hash & (RC_NSEEN - 1)];
+	uint32		tag = (uint32) (hash >> 32) | 1;
+
+	if (rc_store_first_miss)
+		return true;
+	if (pg_atomic_read_u32(seen) == tag)
+		return true;
+	pg_atomic_write_u32(seen, tag);
+	return false;
 }
 
 /* Unlink slot idx from its bucket chain; caller holds the partition lock */

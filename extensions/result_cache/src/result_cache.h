@@ -106,6 +106,9 @@
 /* Most relation slots remembered per prepared transaction */
 #define RC_2PC_MAXSLOTS		64
 
+/* Slots of the admission filter (keys seen once); a power of two */
+#define RC_NSEEN			65536
+
 /* Relations an entry may depend on; more and the query is not cached */
 #define RC_MAX_DEPS			256
 
@@ -174,6 +177,7 @@ typedef enum RcReason
 	RC_REJECT_MIN_EXEC_TIME,
 	RC_REJECT_CONCURRENT_WRITE,
 	RC_REJECT_NO_MEMORY,
+	RC_REJECT_FIRST_SIGHT,
 	RC_NREASONS
 } RcReason;
 
@@ -256,6 +260,7 @@ typedef struct RcShared
 
 	pg_atomic_uint64 gens[RC_NGENS];
 	pg_atomic_uint32 inflight[RC_NGENS];
+	pg_atomic_uint32 seen[RC_NSEEN];	/* admission filter: key hash tags */
 } RcShared;
 
 /*
@@ -299,6 +304,7 @@ extern int	rc_max_memory_kb;
 extern int	rc_max_entries;
 extern int	rc_max_entry_size_kb;
 extern double rc_min_exec_time;
+extern bool rc_store_first_miss;
 extern int	rc_debug_pause_at;
 
 /* rc_store.c */
@@ -315,6 +321,7 @@ extern RcReason rc_store(RcLookup *lk, TupleDesc tupdesc, StringInfo tuples,
 						 uint64 ntuples);
 extern void rc_remove_all(void);
 extern char *rc_slot_text(RcSlot *slot, int32 idx, bool *found);
+extern bool rc_admit(uint64 hash);
 
 /* rc_key.c */
 extern RcReason rc_query_verdict(Query *parse);
