@@ -3,8 +3,8 @@
 -- the written table.  Each case caches a result (miss, then a hit), writes
 -- by one path, and reads again: the new data must come back at once.
 --
--- rc_last() as in result_cache_basic: what the statements since its
--- previous call did to the counters.
+-- rc_last() (sql/include/result_cache_helpers.sql) reports what the
+-- statements since its previous call did to the counters.
 --
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS result_cache;
@@ -12,34 +12,9 @@ RESET client_min_messages;
 CREATE SCHEMA result_cache_invalidation;
 SET search_path = result_cache_invalidation, public;
 
-CREATE TABLE rc_prev (c jsonb);
-INSERT INTO rc_prev VALUES ('{}');
-CREATE FUNCTION rc_counters() RETURNS jsonb LANGUAGE sql AS $$
-	SELECT jsonb_build_object('hit', hits, 'miss', misses, 'store', stores)
-		|| coalesce((SELECT jsonb_object_agg(kind || ' ' || reason, count)
-					 FROM result_cache.reasons WHERE count > 0), '{}')
-	FROM result_cache.stats $$;
-CREATE FUNCTION rc_last() RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	cur jsonb := rc_counters();
-	prev jsonb;
-	k text;
-	d bigint;
-	parts text[] := '{}';
-BEGIN
-	SELECT c INTO prev FROM rc_prev;
-	FOR k IN SELECT jsonb_object_keys(cur) ORDER BY 1 LOOP
-		d := (cur ->> k)::bigint - coalesce((prev ->> k)::bigint, 0);
-		IF k = 'bypass mutable' THEN
-			d := d - 1;			-- this call
-		END IF;
-		IF d > 0 THEN
-			parts := parts || CASE WHEN d = 1 THEN k ELSE k || ' x' || d END;
-		END IF;
-	END LOOP;
-	UPDATE rc_prev SET c = cur;
-	RETURN coalesce(array_to_string(parts, ', '), '');
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helpers :abs_srcdir '/sql/include/result_cache_helpers.sql'
+\i :helpers
 SELECT result_cache.reset();
 
 CREATE TABLE acc (id int PRIMARY KEY, bal int NOT NULL);
