@@ -62,6 +62,7 @@ static int32 taken[RC_2PC_MAXSLOTS];
 static int	ntaken = 0;
 static bool taken_epoch = false;
 static bool taken_finished = false; /* COMMIT PREPARED itself succeeded */
+static RcPrepared *taken_entry = NULL;	/* the entry claimed (TAKEN) */
 
 /* GID of the PREPARE TRANSACTION being executed, and its table entry */
 static char prepare_gid[200];
@@ -437,11 +438,16 @@ rc_pre_prepare(void)
 	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
 	for (i = 0; i < rc_shared->n2pc; i++)
 	{
-		if (pg_atomic_read_u32(&tab[i].state) == RC_2PC_FREE)
+		uint32		state = pg_atomic_read_u32(&tab[i].state);
+
+		/* GIDs are unique: a READY entry of this GID is a leftover */
+		if (state == RC_2PC_READY && strcmp(tab[i].gid, prepare_gid) == 0)
 		{
-			prepare_entry = &tab[i];
-			break;
+			pg_atomic_write_u32(&tab[i].state, RC_2PC_FREE);
+			state = RC_2PC_FREE;
 		}
+		if (state == RC_2PC_FREE && prepare_entry == NULL)
+			prepare_entry = &tab[i];
 	}
 	if (prepare_entry != NULL)
 	{
@@ -484,11 +490,14 @@ rc_twophase_utility(Node *parsetree)
 		prepare_pending = true;
 		return;
 	}
-	if (stmt->kind != TRANS_STMT_COMMIT_PREPARED || ntaken > 0 || taken_epoch)
+	if ((stmt->kind != TRANS_STMT_COMMIT_PREPARED &&
+		 stmt->kind != TRANS_STMT_ROLLBACK_PREPARED) ||
+		taken_entry != NULL || ntaken > 0 || taken_epoch)
 		return;
 
+	/* claim the entry: a PREPARE of the same GID may follow at once */
 	tab = rc_twophase_table();
-	LWLockAcquire(rc_shared->twophase_lock, LW_SHARED);
+	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
 	for (i = 0; i < rc_shared->n2pc; i++)
 	{
 		RcPrepared *p = &tab[i];
@@ -496,14 +505,21 @@ rc_twophase_utility(Node *parsetree)
 		if (pg_atomic_read_u32(&p->state) != RC_2PC_READY ||
 			strcmp(p->gid, stmt->gid) != 0)
 			continue;
-		ntaken = p->nslots;
-		memcpy(taken, p->slots, ntaken * sizeof(int32));
-		taken_epoch = p->all;
+		pg_atomic_write_u32(&p->state, RC_2PC_TAKEN);
+		taken_entry = p;
+		if (stmt->kind == TRANS_STMT_COMMIT_PREPARED)
+		{
+			ntaken = p->nslots;
+			memcpy(taken, p->slots, ntaken * sizeof(int32));
+			taken_epoch = p->all;
+		}
 		found = true;
 		break;
 	}
 	LWLockRelease(rc_shared->twophase_lock);
 
+	if (stmt->kind != TRANS_STMT_COMMIT_PREPARED)
+		return;
 	if (!found)
 		taken_epoch = true;		/* unknown GID: its relations are unknown */
 	for (i = 0; i < ntaken; i++)
@@ -514,15 +530,13 @@ rc_twophase_utility(Node *parsetree)
 }
 
 /*
- * After a COMMIT or ROLLBACK PREPARED succeeded: free the GID's entry, and
- * note that the prepared transaction's changes may now be visible.
+ * After a COMMIT or ROLLBACK PREPARED succeeded: free the entry it claimed,
+ * and note that the prepared transaction's changes may now be visible.
  */
 void
 rc_twophase_finished(Node *parsetree)
 {
 	TransactionStmt *stmt;
-	RcPrepared *tab;
-	int			i;
 
 	if (rc_shared == NULL || !IsA(parsetree, TransactionStmt))
 		return;
@@ -532,18 +546,11 @@ rc_twophase_finished(Node *parsetree)
 		return;
 	if (stmt->kind == TRANS_STMT_COMMIT_PREPARED)
 		taken_finished = true;
-	tab = rc_twophase_table();
-	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
-	for (i = 0; i < rc_shared->n2pc; i++)
+	if (taken_entry != NULL)
 	{
-		if (pg_atomic_read_u32(&tab[i].state) == RC_2PC_READY &&
-			strcmp(tab[i].gid, stmt->gid) == 0)
-		{
-			pg_atomic_write_u32(&tab[i].state, RC_2PC_FREE);
-			break;
-		}
+		pg_atomic_write_u32(&taken_entry->state, RC_2PC_FREE);
+		taken_entry = NULL;
 	}
-	LWLockRelease(rc_shared->twophase_lock);
 }
 
 static void
@@ -559,6 +566,11 @@ rc_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			rc_finish_slots(held, nheld, held_epoch, true);
 			rc_finish_slots(taken, ntaken, taken_epoch, true);
+			if (taken_entry != NULL)
+			{
+				pg_atomic_write_u32(&taken_entry->state, RC_2PC_FREE);
+				taken_entry = NULL;
+			}
 			rc_reset_local();
 			prepare_pending = false;
 			break;
@@ -570,8 +582,21 @@ rc_xact_callback(XactEvent event, void *arg)
 				prepare_entry = NULL;
 			}
 			rc_finish_slots(held, nheld, held_epoch, false);
-			/* a COMMIT PREPARED that ran made its data visible: bump */
-			rc_finish_slots(taken, ntaken, taken_epoch, taken_finished);
+
+			/*
+			 * A COMMIT PREPARED that failed: if it had claimed a known GID's
+			 * entry, the failure may have come after the prepared data became
+			 * visible (a later hook): bump its slots, and give the entry
+			 * back. A failure on an unknown GID invalidates nothing (anybody
+			 * can run COMMIT PREPARED 'nonsense').
+			 */
+			rc_finish_slots(taken, ntaken, taken_epoch,
+							taken_finished || taken_entry != NULL);
+			if (taken_entry != NULL)
+			{
+				pg_atomic_write_u32(&taken_entry->state, RC_2PC_READY);
+				taken_entry = NULL;
+			}
 			rc_reset_local();
 			prepare_pending = false;
 			break;
@@ -597,7 +622,13 @@ rc_exit_callback(int code, Datum arg)
 	if (rc_shared == NULL)
 		return;
 	rc_finish_slots(held, nheld, held_epoch, false);
-	rc_finish_slots(taken, ntaken, taken_epoch, taken_finished);
+	rc_finish_slots(taken, ntaken, taken_epoch,
+					taken_finished || taken_entry != NULL);
+	if (taken_entry != NULL)
+	{
+		pg_atomic_write_u32(&taken_entry->state, RC_2PC_READY);
+		taken_entry = NULL;
+	}
 	held = NULL;
 	nheld = 0;
 	held_epoch = false;

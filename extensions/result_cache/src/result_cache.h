@@ -267,11 +267,15 @@ typedef struct RcShared
  * The slots a prepared transaction wrote, waiting for COMMIT PREPARED.
  * state: RC_2PC_FREE, RC_2PC_RESERVED (PREPARE under way: filled at
  * PRE_PREPARE, freed by the abort callback if the PREPARE fails) or
- * RC_2PC_READY (prepared).  Only READY entries are matched by GID.
+ * RC_2PC_READY (prepared), RC_2PC_TAKEN (claimed by the COMMIT or
+ * ROLLBACK PREPARED running for it: freed when it succeeds, READY again if
+ * it fails).  Only READY entries are matched by GID.
  */
 #define RC_2PC_FREE			0
 #define RC_2PC_RESERVED		1
 #define RC_2PC_READY		2
+#define RC_2PC_TAKEN		3	/* claimed by a running COMMIT/ROLLBACK
+								 * PREPARED */
 
 typedef struct RcPrepared
 {
