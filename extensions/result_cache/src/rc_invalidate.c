@@ -553,6 +553,27 @@ rc_twophase_finished(Node *parsetree)
 	}
 }
 
+/*
+ * A transaction ends without committing (abort, or backend exit): drop the
+ * in-flight counts it raised.  A COMMIT PREPARED that claimed a known GID's
+ * entry may have failed after the prepared data became visible (a later
+ * hook), so its slots are bumped and the entry given back; a failure on an
+ * unknown GID invalidates nothing (anybody can run COMMIT PREPARED
+ * 'nonsense').  Atomics only (I4).
+ */
+static void
+rc_abandon_counts(void)
+{
+	rc_finish_slots(held, nheld, held_epoch, false);
+	rc_finish_slots(taken, ntaken, taken_epoch,
+					taken_finished || taken_entry != NULL);
+	if (taken_entry != NULL)
+	{
+		pg_atomic_write_u32(&taken_entry->state, RC_2PC_READY);
+		taken_entry = NULL;
+	}
+}
+
 static void
 rc_xact_callback(XactEvent event, void *arg)
 {
@@ -581,22 +602,7 @@ rc_xact_callback(XactEvent event, void *arg)
 				pg_atomic_write_u32(&prepare_entry->state, RC_2PC_FREE);
 				prepare_entry = NULL;
 			}
-			rc_finish_slots(held, nheld, held_epoch, false);
-
-			/*
-			 * A COMMIT PREPARED that failed: if it had claimed a known GID's
-			 * entry, the failure may have come after the prepared data became
-			 * visible (a later hook): bump its slots, and give the entry
-			 * back. A failure on an unknown GID invalidates nothing (anybody
-			 * can run COMMIT PREPARED 'nonsense').
-			 */
-			rc_finish_slots(taken, ntaken, taken_epoch,
-							taken_finished || taken_entry != NULL);
-			if (taken_entry != NULL)
-			{
-				pg_atomic_write_u32(&taken_entry->state, RC_2PC_READY);
-				taken_entry = NULL;
-			}
+			rc_abandon_counts();
 			rc_reset_local();
 			prepare_pending = false;
 			break;
@@ -621,14 +627,7 @@ rc_exit_callback(int code, Datum arg)
 {
 	if (rc_shared == NULL)
 		return;
-	rc_finish_slots(held, nheld, held_epoch, false);
-	rc_finish_slots(taken, ntaken, taken_epoch,
-					taken_finished || taken_entry != NULL);
-	if (taken_entry != NULL)
-	{
-		pg_atomic_write_u32(&taken_entry->state, RC_2PC_READY);
-		taken_entry = NULL;
-	}
+	rc_abandon_counts();
 	held = NULL;
 	nheld = 0;
 	held_epoch = false;
