@@ -1,0 +1,1367 @@
+/*-------------------------------------------------------------------------
+ *
+ * hs_conn.c
+ *	  Connections to nodes, remote transactions and two-phase commit.
+ *
+ * A backend keeps one libpq connection per user mapping (node, user) in a
+ * hash table in TopMemoryContext, reused across transactions (invariant C1
+ * of hashshard.h).  Everything sent to a node goes through this file:
+ *
+ *	 - hs_exec()/hs_exec_command(): one synchronous round trip.  The text
+ *	   sent is the connection's "prefix" (START TRANSACTION, SAVEPOINT,
+ *	   RELEASE SAVEPOINT or CLOSE commands owed to the node, C2/C3) followed
+ *	   by the command itself, as one simple-protocol query string, so that
+ *	   opening a remote transaction costs no extra round trip.
+ *	 - scans send their query ahead of time (hs_scan_send) and read it later
+ *	   (hs_scan_wait); a connection runs one query at a time, so a scan that
+ *	   finds its connection busy queues, and whoever needs the connection
+ *	   first reads the result of the query in flight into the scan that owns
+ *	   it (hs_conn_drain).  Queued scans are sent as soon as the connection
+ *	   frees up, so every node keeps working while the executor consumes
+ *	   another shard.
+ *
+ * Transaction callbacks implement C4: one-phase commit at PRE_COMMIT when at
+ * most one node was written, otherwise commit record, PREPARE TRANSACTION
+ * on every written node, local commit, COMMIT PREPARED at COMMIT with
+ * warnings only (an ERROR after the local commit would be a PANIC).  Abort
+ * cancels queries in flight and rolls back (prepared) remote transactions,
+ * within a deadline, with warnings only.
+ *
+ * A connection found dead before the first command of a transaction is
+ * re-established, and that first command retried once: nothing was lost on
+ * the node.  A connection that fails later is "broken": the transaction
+ * fails and the connection is closed at its end.
+ *
+ * Copyright (c) 2026, pgscale developers
+ *
+ * IDENTIFICATION
+ *	  extensions/hashshard/src/hs_conn.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "commands/defrem.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "hashshard.h"
+
+/* how long abort and commit-prepared clean-up may wait for a node (ms) */
+#define HS_CLEANUP_TIMEOUT_MS	30000
+
+static HTAB *hs_conns = NULL;
+static bool hs_xact_registered = false;
+static bool hs_commit_started = false;	/* PRE_COMMIT processing done */
+static unsigned int hs_cursor_counter = 0;
+
+static void hs_xact_callback(XactEvent event, void *arg);
+static void hs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								SubTransactionId parentSubid, void *arg);
+static void hs_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
+static PGconn *hs_connect(HsConn *hc);
+static void hs_disconnect(HsConn *hc);
+static bool hs_wait_socket(HsConn *hc, TimestampTz deadline);
+static PGresult *hs_collect(HsConn *hc, const char *sql, bool *conn_failed,
+							TimestampTz deadline);
+static void hs_build_prefix(HsConn *hc, StringInfo buf, bool write,
+							bool force_xact);
+static bool hs_cleanup_command(HsConn *hc, const char *sql);
+static void hs_cancel_and_drain(HsConn *hc);
+static void hs_pre_commit(void);
+static void hs_commit_prepared(void);
+static void hs_abort_all(void);
+static void hs_end_xact(void);
+static void hs_fault_pause(void);
+
+/* ------------------------------------------------------------------------
+ * Connecting
+ * ------------------------------------------------------------------------ */
+
+/*
+ * hs_xact_init
+ *		Register the transaction callbacks and the connection table, once.
+ */
+void
+hs_xact_init(void)
+{
+	HASHCTL		ctl;
+
+	if (hs_xact_registered)
+		return;
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(HsConn);
+	hs_conns = hash_create("hashshard connections", 8, &ctl,
+						   HASH_ELEM | HASH_BLOBS);
+	RegisterXactCallback(hs_xact_callback, NULL);
+	RegisterSubXactCallback(hs_subxact_callback, NULL);
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, hs_inval_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, hs_inval_callback, (Datum) 0);
+	hs_xact_registered = true;
+}
+
+/*
+ * hs_inval_callback
+ *		A server or user mapping changed: connections not in use by the
+ *		current transaction are closed so the next use picks up the change.
+ */
+static void
+hs_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS seq;
+	HsConn	   *hc;
+
+	if (hs_conns == NULL)
+		return;
+	hash_seq_init(&seq, hs_conns);
+	while ((hc = hash_seq_search(&seq)) != NULL)
+	{
+		if (hc->conn != NULL && !hc->used_in_xact)
+			hs_disconnect(hc);
+	}
+}
+
+/*
+ * hs_conn_params
+ *		Build the libpq keyword/value arrays of a node for a user mapping.
+ *		The session options make the values exchanged as text unambiguous
+ *		(ISO dates, UTC, exact floats) and every name the deparser prints
+ *		is qualified, with search_path limited to pg_catalog.
+ */
+static void
+hs_conn_params(ForeignServer *server, UserMapping *um,
+			   const char ***kw_out, const char ***val_out)
+{
+	List	   *opts = list_concat(list_copy(server->options), um->options);
+	int			n = list_length(opts) + 4;
+	const char **kw = palloc0(sizeof(char *) * n);
+	const char **val = palloc0(sizeof(char *) * n);
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, opts)
+	{
+		DefElem    *d = lfirst(lc);
+
+		/* hashshard's own options are not libpq's */
+		if (strcmp(d->defname, "fetch_size") == 0 ||
+			strcmp(d->defname, "batch_size") == 0)
+			continue;
+		kw[i] = d->defname;
+		val[i] = defGetString(d);
+		i++;
+	}
+	kw[i] = "fallback_application_name";
+	val[i] = "hashshard";
+	i++;
+	kw[i] = "options";
+	val[i] = "-c search_path=pg_catalog -c timezone=UTC -c datestyle=ISO "
+		"-c intervalstyle=postgres -c extra_float_digits=3";
+	i++;
+	kw[i] = "client_encoding";
+	val[i] = GetDatabaseEncodingName();
+	i++;
+	kw[i] = NULL;
+	val[i] = NULL;
+	*kw_out = kw;
+	*val_out = val;
+}
+
+/*
+ * hs_connect_standalone
+ *		Open a connection that is not part of the transaction machinery
+ *		(health checks, recovery).  On failure either raise an error or
+ *		return NULL with *errmsg_out set.  Never shows the password.
+ */
+PGconn *
+hs_connect_standalone(ForeignServer *server, UserMapping *um, bool raise,
+					  char **errmsg_out)
+{
+	const char **kw;
+	const char **val;
+	PGconn	   *conn;
+	bool		has_password = false;
+	ListCell   *lc;
+
+	foreach(lc, um->options)
+	{
+		if (strcmp(((DefElem *) lfirst(lc))->defname, "password") == 0)
+			has_password = true;
+	}
+	if (!superuser_arg(um->userid) && !has_password)
+	{
+		if (!raise)
+		{
+			*errmsg_out = pstrdup("non-superusers must give a password in the user mapping");
+			return NULL;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required to connect to node \"%s\"",
+						server->servername),
+				 errdetail("Non-superusers must give a password in the user mapping."),
+				 errhint("ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (ADD password '...').",
+						 quote_identifier(server->servername))));
+	}
+
+	hs_conn_params(server, um, &kw, &val);
+	conn = PQconnectdbParams(kw, val, false);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(conn ? PQerrorMessage(conn) : "out of memory");
+
+		if (conn)
+			PQfinish(conn);
+		if (!raise)
+		{
+			*errmsg_out = msg;
+			return NULL;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to node \"%s\"", server->servername),
+				 errdetail_internal("%s", msg),
+				 errhint("Check that the node is running and that the options of server \"%s\" and its user mapping are right (hashshard.nodes shows every node's state).",
+						 server->servername)));
+	}
+	if (!superuser_arg(um->userid) && !PQconnectionUsedPassword(conn))
+	{
+		PQfinish(conn);
+		if (!raise)
+		{
+			*errmsg_out = pstrdup("the node did not ask for the password");
+			return NULL;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("node \"%s\" did not ask for a password", server->servername),
+				 errdetail("Non-superusers may only connect to nodes that authenticate them by password."),
+				 errhint("Configure password authentication for this user on the node.")));
+	}
+	return conn;
+}
+
+static PGconn *
+hs_connect(HsConn *hc)
+{
+	ForeignServer *server = GetForeignServer(hc->serverid);
+	UserMapping *um = GetUserMapping(hc->userid, hc->serverid);
+
+	hc->conn = hs_connect_standalone(server, um, true, NULL);
+	return hc->conn;
+}
+
+static void
+hs_disconnect(HsConn *hc)
+{
+	if (hc->conn)
+		PQfinish(hc->conn);
+	hc->conn = NULL;
+	hc->xact_depth = 0;
+	hc->busy = NULL;
+	hc->queue = NIL;
+	hc->broken = false;
+	hc->pending_release = 0;
+}
+
+/*
+ * hs_get_conn
+ *		The connection of this backend to a node for a user, opened or
+ *		re-established as needed, and registered in the current transaction.
+ */
+HsConn *
+hs_get_conn(Oid serverid, Oid userid, bool will_write)
+{
+	UserMapping *um;
+	ForeignServer *server;
+	HsConn	   *hc;
+	bool		found;
+
+	hs_xact_init();
+	um = GetUserMapping(userid, serverid);	/* errors when missing */
+	hc = hash_search(hs_conns, &um->umid, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(((char *) hc) + sizeof(Oid), 0, sizeof(HsConn) - sizeof(Oid));
+	}
+	if (hs_commit_started)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("cannot use a distributed table while the transaction commits")));
+	if (hc->broken && hc->used_in_xact)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("the connection to node \"%s\" was lost in this transaction",
+						hc->nodename ? hc->nodename : "?"),
+				 errhint("Roll the transaction back and retry it.")));
+	server = GetForeignServer(serverid);
+	hc->serverid = serverid;
+	hc->userid = userid;
+	if (hc->nodename == NULL || strcmp(hc->nodename, server->servername) != 0)
+	{
+		if (hc->nodename)
+			pfree(hc->nodename);
+		hc->nodename = MemoryContextStrdup(TopMemoryContext, server->servername);
+	}
+	hc->fetch_size = hs_option_int(server->options, "fetch_size", 10000);
+	hc->batch_size = hs_option_int(server->options, "batch_size", 100);
+
+	/* a connection that died while idle is replaced before any use */
+	if (hc->conn != NULL && !hc->used_in_xact &&
+		(hc->broken || PQstatus(hc->conn) != CONNECTION_OK))
+		hs_disconnect(hc);
+	if (hc->conn == NULL)
+		hs_connect(hc);
+	hc->used_in_xact = true;
+	return hc;
+}
+
+/*
+ * hs_mark_written
+ *		The current transaction is about to write on this node.
+ */
+void
+hs_mark_written(HsConn *hc)
+{
+	hc->wrote = true;
+}
+
+/* ------------------------------------------------------------------------
+ * Sending and receiving
+ * ------------------------------------------------------------------------ */
+
+/*
+ * hs_build_prefix
+ *		Append to buf the commands the node is owed before the next one:
+ *		lazily released savepoints, the opening of the remote transaction
+ *		when needed (C2), and savepoints up to the current nesting level
+ *		(C3).  Updates hc's state as if they had succeeded; a failure
+ *		marks the connection broken.
+ */
+static void
+hs_build_prefix(HsConn *hc, StringInfo buf, bool write, bool force_xact)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	bool		need_xact;
+
+	if (hc->pending_release > 0)
+	{
+		appendStringInfo(buf, "RELEASE SAVEPOINT s%d; ", hc->pending_release);
+		hc->pending_release = 0;
+	}
+	need_xact = write || force_xact || hc->wrote || IsTransactionBlock() ||
+		XactIsoLevel >= XACT_REPEATABLE_READ || hc->xact_depth > 0;
+	if (write)
+		hc->wrote = true;
+	if (!need_xact)
+		return;
+	if (hc->xact_depth == 0)
+	{
+		appendStringInfo(buf, "START TRANSACTION ISOLATION LEVEL %s; ",
+						 XactIsoLevel >= XACT_REPEATABLE_READ ?
+						 "REPEATABLE READ" : "READ COMMITTED");
+		hc->xact_depth = 1;
+	}
+	while (hc->xact_depth < level)
+	{
+		hc->xact_depth++;
+		appendStringInfo(buf, "SAVEPOINT s%d; ", hc->xact_depth);
+	}
+}
+
+/*
+ * hs_conn_begin_command
+ *		Public form of hs_build_prefix for callers that compose their own
+ *		query strings (COPY).
+ */
+void
+hs_conn_begin_command(HsConn *hc, StringInfo prefix)
+{
+	hs_conn_drain(hc);
+	hs_build_prefix(hc, prefix, true, true);
+}
+
+/*
+ * hs_wait_socket
+ *		Wait until the connection has a complete result, serving
+ *		interrupts.  Returns false on a broken connection or when the
+ *		deadline (0: none) passed.
+ */
+static bool
+hs_wait_socket(HsConn *hc, TimestampTz deadline)
+{
+	while (PQisBusy(hc->conn))
+	{
+		long		timeout = -1;
+		int			flags = WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH;
+		int			rc;
+
+		if (deadline != 0)
+		{
+			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (timeout <= 0)
+				return false;
+			flags |= WL_TIMEOUT;
+		}
+		rc = WaitLatchOrSocket(MyLatch, flags, PQsocket(hc->conn), timeout,
+							   PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(hc->conn))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * hs_collect
+ *		Read every result of the query string in flight.  Returns the last
+ *		one (the caller's command), or NULL with *conn_failed when the
+ *		connection broke.  An earlier failing result (of the prefix or of
+ *		one of several commands) is returned instead of the last one.
+ */
+static PGresult *
+hs_collect(HsConn *hc, const char *sql, bool *conn_failed,
+		   TimestampTz deadline)
+{
+	PGresult   *last = NULL;
+	PGresult   *failed = NULL;
+
+	*conn_failed = false;
+	for (;;)
+	{
+		PGresult   *res;
+
+		if (!hs_wait_socket(hc, deadline))
+		{
+			*conn_failed = true;
+			break;
+		}
+		res = PQgetResult(hc->conn);
+		if (res == NULL)
+			break;
+		if (PQresultStatus(res) == PGRES_FATAL_ERROR && failed == NULL)
+		{
+			failed = res;
+			continue;
+		}
+		if (PQresultStatus(res) == PGRES_COPY_IN ||
+			PQresultStatus(res) == PGRES_COPY_OUT)
+		{
+			/* only hs_fdw.c's COPY path expects these */
+			if (last)
+				PQclear(last);
+			return res;
+		}
+		if (last)
+			PQclear(last);
+		last = res;
+	}
+	if (*conn_failed || PQstatus(hc->conn) != CONNECTION_OK)
+	{
+		*conn_failed = true;
+		if (failed)
+			PQclear(failed);
+		if (last)
+			PQclear(last);
+		return NULL;
+	}
+	if (failed)
+	{
+		if (last)
+			PQclear(last);
+		return failed;
+	}
+	return last;
+}
+
+/*
+ * hs_report_result
+ *		Raise the error of a failed remote command, with the node's SQLSTATE
+ *		and message and the remote SQL as context.
+ */
+void
+hs_report_result(int elevel, PGresult *res, HsConn *hc, const char *sql)
+{
+	char	   *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char	   *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char	   *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	char	   *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	int			code = ERRCODE_CONNECTION_FAILURE;
+	char	   *msg;
+
+	if (sqlstate && strlen(sqlstate) == 5)
+		code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+							 sqlstate[3], sqlstate[4]);
+	msg = pstrdup(primary ? primary :
+				  (hc->conn ? pchomp(PQerrorMessage(hc->conn)) : "connection lost"));
+	detail = detail ? pstrdup(detail) : NULL;
+	hint = hint ? pstrdup(hint) : NULL;
+	if (res)
+		PQclear(res);
+
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("node \"%s\": %s", hc->nodename, msg),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 sql ? errcontext("remote SQL command: %s", sql) : 0));
+	pg_unreachable();
+}
+
+/*
+ * hs_send_raw
+ *		Send a query string; false when the connection is dead.
+ */
+static bool
+hs_send_raw(HsConn *hc, const char *text)
+{
+	return PQsendQuery(hc->conn, text) == 1;
+}
+
+/*
+ * hs_roundtrip
+ *		Send prefix + sql and collect the result.  When the connection turns
+ *		out to be dead and this was the first command of the transaction on
+ *		it (no remote state lost), reconnect and retry once.  Errors are
+ *		raised; the caller owns the PGresult.
+ */
+static PGresult *
+hs_roundtrip(HsConn *hc, const char *sql, bool write)
+{
+	StringInfoData buf;
+	bool		fresh;
+	int			attempt;
+	int			saved_depth = hc->xact_depth;
+	int			saved_release = hc->pending_release;
+	bool		saved_wrote = hc->wrote;
+
+	hs_conn_drain(hc);
+	fresh = (hc->xact_depth == 0 && hc->pending_release == 0);
+	for (attempt = 0;; attempt++)
+	{
+		PGresult   *res;
+		bool		failed;
+
+		initStringInfo(&buf);
+		hs_build_prefix(hc, &buf, write, false);
+		appendStringInfoString(&buf, sql);
+		if (hs_send_raw(hc, buf.data))
+			res = hs_collect(hc, sql, &failed, 0);
+		else
+		{
+			res = NULL;
+			failed = true;
+		}
+		if (!failed)
+		{
+			if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+				hs_report_result(ERROR, res, hc, sql);
+			pfree(buf.data);
+			return res;
+		}
+		if (fresh && attempt == 0)
+		{
+			/* nothing was lost on the node: reconnect and retry */
+			hc->xact_depth = saved_depth;
+			hc->pending_release = saved_release;
+			hc->wrote = saved_wrote;
+			PQfinish(hc->conn);
+			hc->conn = NULL;
+			hs_connect(hc);
+			pfree(buf.data);
+			continue;
+		}
+		hc->broken = true;
+		hs_report_result(ERROR, NULL, hc, sql);
+	}
+}
+
+/*
+ * hs_exec
+ *		Run one command on a node (synchronously) and return its result.
+ */
+PGresult *
+hs_exec(HsConn *hc, const char *sql, bool write)
+{
+	return hs_roundtrip(hc, sql, write);
+}
+
+/*
+ * hs_exec_command
+ *		Run one command on a node, discarding its result.
+ */
+void
+hs_exec_command(HsConn *hc, const char *sql, bool write)
+{
+	PQclear(hs_roundtrip(hc, sql, write));
+}
+
+/*
+ * hs_send_query / hs_get_result
+ *		The same, in two halves, for callers that overlap several nodes
+ *		(commit processing, COPY).  No retry.
+ */
+void
+hs_send_query(HsConn *hc, const char *sql, bool write)
+{
+	StringInfoData buf;
+
+	hs_conn_drain(hc);
+	initStringInfo(&buf);
+	hs_build_prefix(hc, &buf, write, false);
+	appendStringInfoString(&buf, sql);
+	if (!hs_send_raw(hc, buf.data))
+	{
+		hc->broken = true;
+		hs_report_result(ERROR, NULL, hc, sql);
+	}
+	pfree(buf.data);
+}
+
+PGresult *
+hs_get_result(HsConn *hc, const char *sql)
+{
+	bool		failed;
+	PGresult   *res = hs_collect(hc, sql, &failed, 0);
+
+	if (failed)
+	{
+		hc->broken = true;
+		hs_report_result(ERROR, NULL, hc, sql);
+	}
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		hs_report_result(ERROR, res, hc, sql);
+	return res;
+}
+
+/* ------------------------------------------------------------------------
+ * Scans sharing a connection
+ * ------------------------------------------------------------------------ */
+
+/*
+ * hs_scan_text
+ *		The text a scan sends now: its query (opening its cursor and
+ *		fetching the first batch), or the next FETCH.
+ */
+static char *
+hs_scan_text(HsScanState *ss)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (ss->use_cursor && ss->cursor_open)
+	{
+		appendStringInfo(&buf, "FETCH %d FROM hs_c%d", ss->hc->fetch_size,
+						 ss->cursor_no);
+		return buf.data;
+	}
+	if (ss->use_cursor)
+	{
+		ss->cursor_no = ++hs_cursor_counter;
+		appendStringInfo(&buf, "DECLARE hs_c%d NO SCROLL CURSOR FOR ",
+						 ss->cursor_no);
+	}
+	appendStringInfoString(&buf, hs_splice_params(ss->sql, ss->param_values));
+	if (ss->use_cursor)
+	{
+		appendStringInfo(&buf, "; FETCH %d FROM hs_c%d", ss->hc->fetch_size,
+						 ss->cursor_no);
+		ss->cursor_open = true;
+	}
+	return buf.data;
+}
+
+/*
+ * hs_splice_params
+ *		The query text with each ${n} replaced by the literal values[n-1].
+ */
+char *
+hs_splice_params(const char *sql, const char **values)
+{
+	StringInfoData buf;
+	const char *p = sql;
+
+	initStringInfo(&buf);
+	while (*p)
+	{
+		if (p[0] == '$' && p[1] == '{')
+		{
+			char	   *end;
+			long		i = strtol(p + 2, &end, 10);
+
+			Assert(*end == '}' && i >= 1);
+			appendStringInfoString(&buf, values[i - 1]);
+			p = end + 1;
+			continue;
+		}
+		appendStringInfoChar(&buf, *p);
+		p++;
+	}
+	return buf.data;
+}
+
+/*
+ * hs_scan_send
+ *		Send the scan's query now if its connection is free, else queue it.
+ */
+void
+hs_scan_send(HsScanState *ss)
+{
+	HsConn	   *hc = ss->hc;
+	StringInfoData buf;
+	char	   *text;
+
+	if (ss->sent)
+		return;
+	if (hc->busy != NULL && hc->busy != ss)
+	{
+		if (!list_member_ptr(hc->queue, ss))
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			hc->queue = lappend(hc->queue, ss);
+			MemoryContextSwitchTo(old);
+		}
+		return;
+	}
+	hc->queue = list_delete_ptr(hc->queue, ss);
+	initStringInfo(&buf);
+	hs_build_prefix(hc, &buf, ss->force_xact, ss->use_cursor);
+	text = hs_scan_text(ss);
+	appendStringInfoString(&buf, text);
+	if (!hs_send_raw(hc, buf.data))
+	{
+		hc->broken = true;
+		hs_report_result(ERROR, NULL, hc, text);
+	}
+	pfree(buf.data);
+	ss->sent = true;
+	hc->busy = ss;
+}
+
+/*
+ * hs_conn_drain
+ *		Read the result in flight on the connection into the scan that sent
+ *		it, then send the next queued scan, so the connection is free for
+ *		the caller (who sends before the queued scan is read: the caller
+ *		wins, the queued one is re-queued).
+ */
+void
+hs_conn_drain(HsConn *hc)
+{
+	HsScanState *ss = hc->busy;
+	bool		failed;
+	PGresult   *res;
+
+	if (ss == NULL)
+		return;
+	res = hs_collect(hc, ss->sql, &failed, 0);
+	hc->busy = NULL;
+	if (failed)
+	{
+		hc->broken = true;
+		hs_report_result(ERROR, NULL, hc, ss->sql);
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		hs_report_result(ERROR, res, hc, ss->sql);
+	if (ss->res)
+		PQclear(ss->res);
+	ss->res = res;
+	ss->have_result = true;
+	ss->sent = false;
+}
+
+/*
+ * hs_scan_wait
+ *		Make sure the scan has its (next) result: send it if needed, wait
+ *		for it, and start the next queued scan on the same connection.
+ */
+void
+hs_scan_wait(HsScanState *ss)
+{
+	HsConn	   *hc = ss->hc;
+
+	if (ss->have_result)
+		return;
+	if (!ss->sent)
+	{
+		hs_conn_drain(hc);
+		hs_scan_send(ss);
+	}
+	Assert(hc->busy == ss);
+	hs_conn_drain(hc);
+	/* keep the node busy: send the next scan waiting for it */
+	if (hc->queue != NIL)
+		hs_scan_send((HsScanState *) linitial(hc->queue));
+}
+
+void
+hs_scan_enqueue(HsScanState *ss)
+{
+	hs_scan_send(ss);
+}
+
+/*
+ * hs_scan_dequeue
+ *		The scan ends: forget it in its connection, reading away its result
+ *		if it is in flight.
+ */
+void
+hs_scan_dequeue(HsScanState *ss)
+{
+	HsConn	   *hc = ss->hc;
+
+	if (hc == NULL)
+		return;
+	hc->queue = list_delete_ptr(hc->queue, ss);
+	if (hc->busy == ss)
+		hs_conn_drain(hc);
+	if (ss->res)
+	{
+		PQclear(ss->res);
+		ss->res = NULL;
+	}
+	if (ss->cursor_open && hc->conn)
+	{
+		/* closed with the next command, or by the end of the transaction */
+		ss->cursor_open = false;
+	}
+	if (hc->queue != NIL && hc->busy == NULL)
+		hs_scan_send((HsScanState *) linitial(hc->queue));
+}
+
+/* ------------------------------------------------------------------------
+ * Transactions
+ * ------------------------------------------------------------------------ */
+
+/*
+ * hs_gid_like_prefix
+ *		"hs_<system identifier>_<database oid>_": the gids of this
+ *		coordinator database.
+ */
+const char *
+hs_gid_like_prefix(void)
+{
+	static char prefix[64];
+
+	snprintf(prefix, sizeof(prefix), HS_GID_PREFIX "_" UINT64_FORMAT "_%u_",
+			 GetSystemIdentifier(), MyDatabaseId);
+	return prefix;
+}
+
+/*
+ * hs_make_gid
+ *		The gid of a transaction (serverid 0: the commit record's key) or
+ *		of its branch on one node.
+ */
+char *
+hs_make_gid(FullTransactionId fxid, Oid serverid)
+{
+	if (serverid == InvalidOid)
+		return psprintf("%s" UINT64_FORMAT, hs_gid_like_prefix(),
+						U64FromFullTransactionId(fxid));
+	return psprintf("%s" UINT64_FORMAT "_%u", hs_gid_like_prefix(),
+					U64FromFullTransactionId(fxid), serverid);
+}
+
+/*
+ * hs_insert_commit_record
+ *		Insert the commit decision's record in the current transaction.
+ *		Written directly (not through SQL) so that any user's transaction
+ *		can write it: the table is not granted to anyone.
+ */
+static void
+hs_insert_commit_record(const char *gid)
+{
+	Oid			nsp = get_namespace_oid(HS_SCHEMA, false);
+	Oid			relid = get_relname_relid("commit_records", nsp);
+	Relation	rel;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	HeapTuple	tup;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table hashshard.commit_records does not exist"),
+				 errhint("CREATE EXTENSION hashshard in this database.")));
+	rel = table_open(relid, RowExclusiveLock);
+	values[0] = CStringGetTextDatum(gid);
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	CatalogTupleInsert(rel, tup);
+	heap_freetuple(tup);
+	table_close(rel, NoLock);
+}
+
+/*
+ * hs_pre_commit
+ *		C4, up to and including PREPARE.  Errors abort the local transaction
+ *		(the abort callback rolls back what was prepared).
+ */
+static void
+hs_pre_commit(void)
+{
+	HASH_SEQ_STATUS seq;
+	HsConn	   *hc;
+	int			nwritten = 0;
+	bool		twophase;
+	FullTransactionId fxid = InvalidFullTransactionId;
+	List	   *sent = NIL;
+	ListCell   *lc;
+	PGresult   *error_res = NULL;
+	HsConn	   *error_hc = NULL;
+	char	   *error_sql = NULL;
+
+	hash_seq_init(&seq, hs_conns);
+	while ((hc = hash_seq_search(&seq)) != NULL)
+	{
+		if (!hc->used_in_xact || hc->conn == NULL)
+			continue;
+		if (hc->broken)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the connection to node \"%s\" was lost in this transaction",
+							hc->nodename),
+					 errhint("The transaction was rolled back; retry it.")));
+		hs_conn_drain(hc);
+		hc->queue = NIL;
+		if (hc->xact_depth > 0 && hc->wrote)
+			nwritten++;
+	}
+	twophase = nwritten > 1;
+	if (twophase)
+	{
+		fxid = GetTopFullTransactionId();
+		hs_insert_commit_record(hs_make_gid(fxid, InvalidOid));
+		/* the record must be durable before any node prepares */
+		CommandCounterIncrement();
+	}
+
+	/* send COMMIT or PREPARE TRANSACTION everywhere, then collect */
+	hash_seq_init(&seq, hs_conns);
+	while ((hc = hash_seq_search(&seq)) != NULL)
+	{
+		char	   *sql;
+
+		if (!hc->used_in_xact || hc->conn == NULL || hc->xact_depth == 0)
+			continue;
+		if (twophase && hc->wrote)
+		{
+			hc->gid = MemoryContextStrdup(TopMemoryContext,
+										  hs_make_gid(fxid, hc->serverid));
+			sql = psprintf("PREPARE TRANSACTION '%s'", hc->gid);
+		}
+		else
+			sql = pstrdup("COMMIT");
+		if (!hs_send_raw(hc, sql))
+		{
+			hc->broken = true;
+			hs_report_result(ERROR, NULL, hc, sql);
+		}
+		sent = lappend(sent, hc);
+		sent = lappend(sent, sql);
+	}
+	for (lc = list_head(sent); lc != NULL; lc = lnext(sent, lnext(sent, lc)))
+	{
+		char	   *sql;
+		PGresult   *res;
+		bool		failed;
+
+		hc = lfirst(lc);
+		sql = lfirst(lnext(sent, lc));
+		res = hs_collect(hc, sql, &failed, 0);
+		if (failed)
+		{
+			hc->broken = true;
+			if (error_hc == NULL)
+			{
+				error_hc = hc;
+				error_sql = sql;
+			}
+			continue;
+		}
+		if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		{
+			if (error_hc == NULL)
+			{
+				error_hc = hc;
+				error_res = res;
+				error_sql = sql;
+			}
+			else
+				PQclear(res);
+			/* the remote transaction is gone (PREPARE failed or COMMIT) */
+			hc->xact_depth = 0;
+			if (hc->gid)
+			{
+				pfree(hc->gid);
+				hc->gid = NULL;
+			}
+			continue;
+		}
+		PQclear(res);
+		if (hc->gid)
+			hc->prepared = true;
+		hc->xact_depth = 0;
+	}
+	if (error_hc != NULL)
+	{
+		char	   *state = error_res ?
+		PQresultErrorField(error_res, PG_DIAG_SQLSTATE) : NULL;
+
+		if (state && strcmp(state, "55000") == 0 && error_hc->gid == NULL &&
+			strncmp(error_sql, "PREPARE", 7) == 0)
+		{
+			PQclear(error_res);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" does not allow prepared transactions",
+							error_hc->nodename),
+					 errdetail("A transaction that writes on several nodes commits with two-phase commit, and max_prepared_transactions is 0 on the node."),
+					 errhint("Set max_prepared_transactions above 0 (at least max_connections) on node \"%s\" and restart it.",
+							 error_hc->nodename)));
+		}
+		hs_report_result(ERROR, error_res, error_hc, error_sql);
+	}
+	if (twophase)
+	{
+		if (hs_debug_fault == HS_FAULT_ERROR_AFTER_PREPARE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("hashshard fault injected after PREPARE TRANSACTION")));
+		if (hs_debug_fault == HS_FAULT_EXIT_AFTER_PREPARE)
+		{
+			ereport(LOG,
+					(errmsg("hashshard fault: exiting after PREPARE TRANSACTION")));
+			/* skip the abort processing: leave the nodes in doubt */
+			hash_seq_init(&seq, hs_conns);
+			while ((hc = hash_seq_search(&seq)) != NULL)
+			{
+				if (hc->conn)
+					PQfinish(hc->conn);
+				hc->conn = NULL;
+			}
+			proc_exit(1);
+		}
+		if (hs_debug_fault == HS_FAULT_PAUSE_AFTER_PREPARE)
+			hs_fault_pause();
+	}
+	hs_commit_started = true;
+}
+
+/*
+ * hs_fault_pause
+ *		Test pause point: wait for (then release) advisory lock 7245001,
+ *		which the test holds.
+ */
+static void
+hs_fault_pause(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, 7245001, 1);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	LockRelease(&tag, ExclusiveLock, false);
+}
+
+/*
+ * hs_cleanup_command
+ *		Run a clean-up command (ROLLBACK, COMMIT PREPARED, ...) with a
+ *		deadline, without raising errors.  Returns success.
+ */
+static bool
+hs_cleanup_command(HsConn *hc, const char *sql)
+{
+	PGresult   *res;
+	bool		failed;
+	TimestampTz deadline;
+
+	if (hc->conn == NULL || PQstatus(hc->conn) != CONNECTION_OK)
+		return false;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   HS_CLEANUP_TIMEOUT_MS);
+	if (!PQsendQuery(hc->conn, sql))
+		return false;
+	res = hs_collect(hc, sql, &failed, deadline);
+	if (failed)
+		return false;
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+	{
+		ereport(WARNING,
+				(errmsg("node \"%s\": %s", hc->nodename,
+						PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)),
+				 errcontext("remote SQL command: %s", sql)));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	return true;
+}
+
+/*
+ * hs_cancel_and_drain
+ *		Cancel the query in flight (abort path) and read its results away.
+ */
+static void
+hs_cancel_and_drain(HsConn *hc)
+{
+	PGcancel   *cancel;
+	char		errbuf[256];
+	bool		failed;
+	PGresult   *res;
+
+	if (hc->conn == NULL)
+		return;
+	if (PQtransactionStatus(hc->conn) == PQTRANS_ACTIVE)
+	{
+		cancel = PQgetCancel(hc->conn);
+		if (cancel)
+		{
+			(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+			PQfreeCancel(cancel);
+		}
+		res = hs_collect(hc, NULL, &failed,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													 HS_CLEANUP_TIMEOUT_MS));
+		if (res)
+			PQclear(res);
+		if (failed)
+			hc->broken = true;
+	}
+	/* a COPY left open: end it with an error */
+	if (hc->conn && PQtransactionStatus(hc->conn) == PQTRANS_ACTIVE)
+		hc->broken = true;
+	hc->busy = NULL;
+	hc->queue = NIL;
+}
+
+/*
+ * hs_commit_prepared
+ *		C4, after the local commit: COMMIT PREPARED everywhere, overlapped,
+ *		warnings only.
+ */
+static void
+hs_commit_prepared(void)
+{
+	HASH_SEQ_STATUS seq;
+	HsConn	   *hc;
+
+	if (hs_debug_fault == HS_FAULT_PAUSE_AFTER_COMMIT && hs_debug_pause_file &&
+		hs_debug_pause_file[0])
+	{
+		struct stat st;
+
+		while (stat(hs_debug_pause_file, &st) == 0)
+			pg_usleep(50000L);
+	}
+	hash_seq_init(&seq, hs_conns);
+	while ((hc = hash_seq_search(&seq)) != NULL)
+	{
+		char	   *sql;
+
+		if (!hc->prepared)
+			continue;
+		if (hs_debug_fault == HS_FAULT_SKIP_COMMIT_PREPARED)
+		{
+			hc->broken = true;
+			continue;
+		}
+		sql = psprintf("COMMIT PREPARED '%s'", hc->gid);
+		if (!hs_cleanup_command(hc, sql))
+		{
+			hc->broken = true;
+			ereport(WARNING,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not commit prepared transaction \"%s\" on node \"%s\"",
+							hc->gid, hc->nodename),
+					 errdetail("The transaction is committed; the node will apply it when it is resolved."),
+					 errhint("hashshard.recover_prepared() commits it once the node is reachable; with hashshard preloaded a background worker does it.")));
+		}
+		pfree(sql);
+	}
+}
+
+/*
+ * hs_abort_all
+ *		Roll back every remote transaction of the aborting local one.
+ */
+static void
+hs_abort_all(void)
+{
+	HASH_SEQ_STATUS seq;
+	HsConn	   *hc;
+
+	hash_seq_init(&seq, hs_conns);
+	while ((hc = hash_seq_search(&seq)) != NULL)
+	{
+		if (!hc->used_in_xact || hc->conn == NULL)
+			continue;
+		hs_cancel_and_drain(hc);
+		if (hc->broken)
+			continue;
+		if (hc->prepared)
+		{
+			char	   *sql = psprintf("ROLLBACK PREPARED '%s'", hc->gid);
+
+			if (!hs_cleanup_command(hc, sql))
+				hc->broken = true;
+			pfree(sql);
+		}
+		else if (hc->xact_depth > 0 ||
+				 PQtransactionStatus(hc->conn) != PQTRANS_IDLE)
+		{
+			if (!hs_cleanup_command(hc, "ROLLBACK"))
+				hc->broken = true;
+		}
+	}
+}
+
+/*
+ * hs_end_xact
+ *		Reset per-transaction state; close broken connections.
+ */
+static void
+hs_end_xact(void)
+{
+	HASH_SEQ_STATUS seq;
+	HsConn	   *hc;
+
+	hash_seq_init(&seq, hs_conns);
+	while ((hc = hash_seq_search(&seq)) != NULL)
+	{
+		if (hc->broken ||
+			(hc->conn && PQstatus(hc->conn) != CONNECTION_OK) ||
+			(hc->conn && PQtransactionStatus(hc->conn) != PQTRANS_IDLE))
+			hs_disconnect(hc);
+		hc->xact_depth = 0;
+		hc->pending_release = 0;
+		hc->wrote = false;
+		hc->prepared = false;
+		hc->used_in_xact = false;
+		hc->busy = NULL;
+		hc->queue = NIL;
+		if (hc->gid)
+			pfree(hc->gid);
+		hc->gid = NULL;
+	}
+	hs_commit_started = false;
+}
+
+static void
+hs_xact_callback(XactEvent event, void *arg)
+{
+	if (hs_conns == NULL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			hs_pre_commit();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			{
+				HASH_SEQ_STATUS seq;
+				HsConn	   *hc;
+
+				hash_seq_init(&seq, hs_conns);
+				while ((hc = hash_seq_search(&seq)) != NULL)
+				{
+					if (hc->used_in_xact && hc->xact_depth > 0)
+					{
+						hash_seq_term(&seq);
+						ereport(ERROR,
+								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								 errmsg("cannot PREPARE a transaction that used distributed tables"),
+								 errhint("hashshard commits such transactions with its own two-phase commit; use COMMIT.")));
+					}
+				}
+			}
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			hs_commit_prepared();
+			hs_end_xact();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			hs_abort_all();
+			hs_end_xact();
+			break;
+		case XACT_EVENT_PREPARE:
+			hs_end_xact();
+			break;
+	}
+}
+
+/*
+ * hs_subxact_callback
+ *		C3: roll back to / release the remote savepoints of the level.
+ */
+static void
+hs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	HsConn	   *hc;
+	int			level;
+
+	if (hs_conns == NULL ||
+		(event != SUBXACT_EVENT_PRE_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB))
+		return;
+	level = GetCurrentTransactionNestLevel();
+	hash_seq_init(&seq, hs_conns);
+	while ((hc = hash_seq_search(&seq)) != NULL)
+	{
+		if (!hc->used_in_xact || hc->conn == NULL || hc->xact_depth < level)
+			continue;
+		if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+		{
+			hs_conn_drain(hc);
+			/* released with the next command sent (or by COMMIT) */
+			if (hc->pending_release == 0 || hc->pending_release > level)
+				hc->pending_release = level;
+			hc->xact_depth = level - 1;
+		}
+		else
+		{
+			char	   *sql;
+
+			hs_cancel_and_drain(hc);
+			if (hc->broken)
+				continue;
+			sql = psprintf("ROLLBACK TO SAVEPOINT s%d; RELEASE SAVEPOINT s%d",
+						   level, level);
+			if (!hs_cleanup_command(hc, sql))
+				hc->broken = true;
+			pfree(sql);
+			hc->xact_depth = level - 1;
+			if (hc->pending_release >= level)
+				hc->pending_release = 0;
+		}
+	}
+}
