@@ -1669,7 +1669,8 @@ hsPlanDirectModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 	{
 		hs_check_shard_key_update(root, resultRelation, rel);
 		get_translated_update_targetlist(root, resultRelation, &ptl, &colnos);
-		foreach(lc, ptl)
+		/* the first list_length(colnos) entries are the new values */
+		forboth(lc, ptl, lc2, colnos)
 		{
 			TargetEntry *te = lfirst(lc);
 
@@ -1827,6 +1828,9 @@ hsIterateDirectModify(ForeignScanState *node)
 	if (ds->ss.res == NULL || ds->ss.next_row >= ds->ss.nrows)
 		return ExecClearTuple(slot);
 	hs_store_row(&ds->ss, ds->ss.batch_cxt, slot, false);
+	/* RETURNING is projected from this slot (see ExecModifyTable) */
+	if (node->resultRelInfo->ri_projectReturning)
+		node->resultRelInfo->ri_projectReturning->pi_exprContext->ecxt_scantuple = slot;
 	return slot;
 }
 
