@@ -1179,6 +1179,7 @@ hs_commit_prepared(void)
 		while (stat(hs_debug_pause_file, &st) == 0)
 			pg_usleep(50000L);
 	}
+	/* send every COMMIT PREPARED first, then collect: one round trip */
 	hash_seq_init(&seq, hs_conns);
 	while ((hc = hash_seq_search(&seq)) != NULL)
 	{
@@ -1186,23 +1187,46 @@ hs_commit_prepared(void)
 
 		if (!hc->prepared)
 			continue;
-		if (hs_debug_fault == HS_FAULT_SKIP_COMMIT_PREPARED)
+		if (hs_debug_fault == HS_FAULT_SKIP_COMMIT_PREPARED ||
+			hc->conn == NULL || PQstatus(hc->conn) != CONNECTION_OK)
 		{
 			hc->broken = true;
 			continue;
 		}
 		sql = psprintf("COMMIT PREPARED '%s'", hc->gid);
-		if (!hs_cleanup_command(hc, sql))
-		{
+		if (!PQsendQuery(hc->conn, sql))
 			hc->broken = true;
+		pfree(sql);
+	}
+	hash_seq_init(&seq, hs_conns);
+	while ((hc = hash_seq_search(&seq)) != NULL)
+	{
+		bool		ok = false;
+
+		if (!hc->prepared)
+			continue;
+		if (!hc->broken)
+		{
+			bool		failed;
+			PGresult   *res;
+
+			res = hs_collect(hc, NULL, &failed,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														 HS_CLEANUP_TIMEOUT_MS));
+			if (!failed && PQresultStatus(res) == PGRES_COMMAND_OK)
+				ok = true;
+			if (res)
+				PQclear(res);
+			if (failed)
+				hc->broken = true;
+		}
+		if (!ok)
 			ereport(WARNING,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("could not commit prepared transaction \"%s\" on node \"%s\"",
 							hc->gid, hc->nodename),
-					 errdetail("The transaction is committed; the node will apply it when it is resolved."),
+					 errdetail("The transaction is committed; its changes on the node become visible when the prepared transaction is resolved."),
 					 errhint("hashshard.recover_prepared() commits it once the node is reachable; with hashshard preloaded a background worker does it.")));
-		}
-		pfree(sql);
 	}
 }
 

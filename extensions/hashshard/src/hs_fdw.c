@@ -102,6 +102,12 @@ typedef struct HsRelInfo
 	List	   *having;			/* upper rel: shipped HAVING quals */
 	int			ngroupcols;		/* upper rel: grouping columns */
 	List	   *group_positions;	/* upper rel: tlist positions of GROUP BY */
+	bool		is_join;
+	RelOptInfo *outerrel;		/* join rel: its two base relations */
+	RelOptInfo *innerrel;
+	JoinType	jointype;
+	List	   *join_conds;		/* join rel: ON clauses (Exprs) */
+	List	   *join_where;		/* join rel: WHERE clauses (Exprs) */
 } HsRelInfo;
 
 /* fdw_private of a ForeignScan plan */
@@ -161,6 +167,10 @@ typedef struct HsDirectState
 	bool		settag;
 	Relation	rel;
 } HsDirectState;
+
+static List *hs_deparse_join(PlannerInfo *root, RelOptInfo *joinrel,
+							 HsRelInfo *ri, StringInfo buf, List **params,
+							 List **scan_tlist);
 
 /* ------------------------------------------------------------------------
  * Helpers
@@ -530,7 +540,15 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	ForeignScan *fsplan;
 
 	initStringInfo(&sql);
-	if (!ri->is_upper)
+	if (ri->is_join)
+	{
+		scan_relid = 0;
+		attrs = hs_deparse_join(root, foreignrel, ri, &sql, &params,
+								&fdw_scan_tlist);
+		/* every clause runs on the node */
+		local_exprs = NIL;
+	}
+	else if (!ri->is_upper)
 	{
 		Relation	r;
 		double		limit = -1;
@@ -642,6 +660,163 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	fsplan->fdw_private = lappend(fsplan->fdw_private,
 								  makeString(server->servername));
 	return fsplan;
+}
+
+/* ------------------------------------------------------------------------
+ * Joins pushed down
+ * ------------------------------------------------------------------------ */
+
+/*
+ * hsGetForeignJoinPaths
+ *		An inner or left join of two shards on the same node, for the same
+ *		user, with every clause shippable, runs on the node.  With
+ *		partitionwise join this is the join of two tables distributed on
+ *		the same key with the same shard count, shard by shard.
+ */
+static void
+hsGetForeignJoinPaths(PlannerInfo *root, RelOptInfo *joinrel,
+					  RelOptInfo *outerrel, RelOptInfo *innerrel,
+					  JoinType jointype, JoinPathExtraData *extra)
+{
+	HsRelInfo  *ori = outerrel->fdw_private;
+	HsRelInfo  *iri = innerrel->fdw_private;
+	HsRelInfo  *ri;
+	List	   *on = NIL;
+	List	   *where = NIL;
+	ListCell   *lc;
+	double		rows;
+	Cost		startup;
+	Cost		total;
+
+	if (joinrel->fdw_private != NULL || ori == NULL || iri == NULL)
+		return;
+	if (ori->is_upper || iri->is_upper || ori->is_join || iri->is_join)
+		return;
+	if (jointype != JOIN_INNER && jointype != JOIN_LEFT)
+		return;
+	if (ori->serverid != iri->serverid || ori->userid != iri->userid)
+		return;
+	if (ori->local_conds != NIL || iri->local_conds != NIL)
+		return;
+	/* no row locks or EvalPlanQual rechecks through a remote join */
+	if (root->parse->commandType != CMD_SELECT || root->parse->rowMarks != NIL)
+		return;
+	foreach(lc, joinrel->reltarget->exprs)
+	{
+		Node	   *e = lfirst(lc);
+
+		if (!IsA(e, Var) || ((Var *) e)->varattno <= 0)
+			return;
+	}
+	foreach(lc, extra->restrictlist)
+	{
+		RestrictInfo *rinfo = lfirst(lc);
+
+		if (!hs_is_shippable(root, joinrel, rinfo->clause, false, false))
+			return;
+		if (jointype == JOIN_LEFT && RINFO_IS_PUSHED_DOWN(rinfo, joinrel->relids))
+			where = lappend(where, rinfo->clause);
+		else
+			on = lappend(on, rinfo->clause);
+	}
+	/* the sides' own clauses: WHERE, except the nullable side's (ON) */
+	foreach(lc, ori->remote_conds)
+		where = lappend(where, ((RestrictInfo *) lfirst(lc))->clause);
+	foreach(lc, iri->remote_conds)
+	{
+		if (jointype == JOIN_LEFT)
+			on = lappend(on, ((RestrictInfo *) lfirst(lc))->clause);
+		else
+			where = lappend(where, ((RestrictInfo *) lfirst(lc))->clause);
+	}
+
+	ri = palloc0(sizeof(HsRelInfo));
+	ri->is_join = true;
+	ri->serverid = ori->serverid;
+	ri->userid = ori->userid;
+	ri->outerrel = outerrel;
+	ri->innerrel = innerrel;
+	ri->jointype = jointype;
+	ri->join_conds = on;
+	ri->join_where = where;
+	joinrel->fdw_private = ri;
+
+	rows = joinrel->rows;
+	startup = HS_STARTUP_COST;
+	total = startup + (outerrel->rows + innerrel->rows) * cpu_operator_cost +
+		rows * (HS_TUPLE_COST + cpu_tuple_cost);
+	add_path(joinrel, (Path *)
+			 create_foreign_join_path(root, joinrel, NULL, rows, startup, total,
+									  NIL, joinrel->lateral_relids, NULL, NIL));
+}
+
+/*
+ * hs_deparse_join
+ *		SELECT of a join rel: its target Vars, FROM a JOIN b ON ... WHERE.
+ */
+static List *
+hs_deparse_join(PlannerInfo *root, RelOptInfo *joinrel, HsRelInfo *ri,
+				StringInfo buf, List **params, List **scan_tlist)
+{
+	HsDeparseCtx ctx;
+	ListCell   *lc;
+	bool		first = true;
+	List	   *attrs = NIL;
+	int			pos = 0;
+	Relation	r;
+
+	ctx.root = root;
+	ctx.rel = joinrel;
+	ctx.buf = buf;
+	ctx.params = params;
+	ctx.upper = false;
+	ctx.partial = false;
+	ctx.relids = joinrel->relids;
+	*scan_tlist = NIL;
+	appendStringInfoString(buf, "SELECT ");
+	foreach(lc, joinrel->reltarget->exprs)
+	{
+		Expr	   *e = lfirst(lc);
+
+		if (!first)
+			appendStringInfoString(buf, ", ");
+		first = false;
+		hs_deparse_expr(&ctx, e);
+		pos++;
+		*scan_tlist = lappend(*scan_tlist, makeTargetEntry(e, pos, NULL, false));
+		attrs = lappend_int(attrs, pos);
+	}
+	if (first)
+		appendStringInfoString(buf, "NULL");
+	appendStringInfoString(buf, " FROM ");
+	r = table_open(planner_rt_fetch(ri->outerrel->relid, root)->relid, NoLock);
+	hs_deparse_relation(buf, r);
+	table_close(r, NoLock);
+	appendStringInfo(buf, " r%d %s JOIN ", ri->outerrel->relid,
+					 ri->jointype == JOIN_LEFT ? "LEFT" : "INNER");
+	r = table_open(planner_rt_fetch(ri->innerrel->relid, root)->relid, NoLock);
+	hs_deparse_relation(buf, r);
+	table_close(r, NoLock);
+	appendStringInfo(buf, " r%d ON (", ri->innerrel->relid);
+	if (ri->join_conds == NIL)
+		appendStringInfoString(buf, "TRUE");
+	first = true;
+	foreach(lc, ri->join_conds)
+	{
+		if (!first)
+			appendStringInfoString(buf, " AND ");
+		first = false;
+		hs_deparse_expr(&ctx, lfirst(lc));
+	}
+	appendStringInfoChar(buf, ')');
+	first = true;
+	foreach(lc, ri->join_where)
+	{
+		appendStringInfoString(buf, first ? " WHERE " : " AND ");
+		first = false;
+		hs_deparse_expr(&ctx, lfirst(lc));
+	}
+	return attrs;
 }
 
 /* ------------------------------------------------------------------------
@@ -1975,6 +2150,7 @@ hashshard_fdw_handler(PG_FUNCTION_ARGS)
 	r->ReScanForeignScan = hsReScanForeignScan;
 	r->EndForeignScan = hsEndForeignScan;
 	r->GetForeignUpperPaths = hsGetForeignUpperPaths;
+	r->GetForeignJoinPaths = hsGetForeignJoinPaths;
 
 	r->AddForeignUpdateTargets = hsAddForeignUpdateTargets;
 	r->PlanForeignModify = hsPlanForeignModify;
