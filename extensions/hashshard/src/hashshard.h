@@ -219,6 +219,7 @@ extern int	hs_shard_key_attnum(Oid relid);
 
 /* hs_funcs.c */
 extern bool hs_moving_rows;
+extern void hs_move_progress(int64 rows);
 extern uint64 hs_hash_value(Relation parent, Datum value, bool isnull);
 
 /* hs_recovery.c */

@@ -793,6 +793,8 @@ hs_conn_drain(HsConn *hc)
 	ss->res = res;
 	ss->have_result = true;
 	ss->sent = false;
+	ss->next_row = 0;
+	ss->nrows = PQntuples(res);
 }
 
 /*

@@ -1092,34 +1092,30 @@ hs_store_row(HsScanState *hs, MemoryContext row_cxt, TupleTableSlot *slot,
 static bool
 hs_next_batch(HsScanState *hs)
 {
-	if (hs->eof)
-		return false;
-	if (hs->res != NULL && hs->next_row < hs->nrows)
-		return true;
-	if (hs->res != NULL)
+	for (;;)
 	{
-		/* the batch is used up */
-		bool		more = hs->use_cursor && hs->nrows == hs->hc->fetch_size;
-
-		PQclear(hs->res);
-		hs->res = NULL;
-		hs->have_result = false;
-		if (!more)
-		{
-			hs->eof = true;
+		if (hs->eof)
 			return false;
+		if (hs->res != NULL && hs->next_row < hs->nrows)
+			return true;
+		if (hs->res != NULL)
+		{
+			/* the batch is used up; a full batch of a cursor means more */
+			bool		more = hs->use_cursor && hs->nrows == hs->hc->fetch_size;
+
+			PQclear(hs->res);
+			hs->res = NULL;
+			hs->have_result = false;
+			if (!more)
+			{
+				hs->eof = true;
+				return false;
+			}
+			hs_scan_send(hs);
 		}
-		hs_scan_send(hs);
+		/* (the result may arrive early, read by another scan's drain) */
+		hs_scan_wait(hs);
 	}
-	hs_scan_wait(hs);
-	hs->next_row = 0;
-	hs->nrows = PQntuples(hs->res);
-	if (hs->nrows == 0)
-	{
-		hs->eof = true;
-		return false;
-	}
-	return true;
 }
 
 static TupleTableSlot *
@@ -1497,6 +1493,8 @@ hs_copy_flush(HsModifyState *ms)
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		hs_report_result(ERROR, res, ms->hc, sql);
 	PQclear(res);
+	if (hs_moving_rows)
+		hs_move_progress(ms->copyrows);
 	resetStringInfo(&ms->copybuf);
 	ms->copyrows = 0;
 }

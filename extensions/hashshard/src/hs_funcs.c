@@ -10,7 +10,8 @@
  * the shard tables on the nodes (the table's columns, its primary key,
  * unique and CHECK constraints, and a CHECK constraint evaluating the
  * routing formula for the shard), moves the rows (with the COPY protocol,
- * reporting progress) and records the metadata.  Everything, local and
+ * reporting progress in pg_stat_progress_copy and, for large tables, as
+ * notices) and records the metadata.  Everything, local and
  * remote, happens in the caller's transaction, so a failure anywhere
  * leaves nothing behind (the remote DDL commits with two-phase commit).
  *
@@ -40,11 +41,13 @@
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "commands/progress.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "partitioning/partbounds.h"
+#include "pgstat.h"
 #include "partitioning/partdesc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -65,6 +68,28 @@ PG_FUNCTION_INFO_V1(hashshard_node_health);
 
 /* set while create_distributed_table moves rows: COPY-mode routing */
 bool		hs_moving_rows = false;
+static int64 hs_move_total = 0;
+static int64 hs_move_done = 0;
+
+/*
+ * hs_move_progress
+ *		Rows moved so far by create_distributed_table: shown in
+ *		pg_stat_progress_copy (command COPY FROM, the table's relid) and,
+ *		for large tables, as a NOTICE at every tenth.
+ */
+void
+hs_move_progress(int64 rows)
+{
+	int64		before = hs_move_done;
+
+	hs_move_done += rows;
+	pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED, hs_move_done);
+	if (hs_move_total >= 100000 &&
+		before * 10 / hs_move_total != hs_move_done * 10 / hs_move_total)
+		ereport(NOTICE,
+				(errmsg("moved " INT64_FORMAT " of " INT64_FORMAT " rows",
+						hs_move_done, hs_move_total)));
+}
 
 /* ------------------------------------------------------------------------
  * SPI helpers
@@ -493,6 +518,11 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 		ereport(NOTICE,
 				(errmsg("moving %s rows of \"%s\" to %d shards", v, relname, nshards)));
 		hs_moving_rows = true;
+		hs_move_total = strtoll(v, NULL, 10);
+		hs_move_done = 0;
+		pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
+		pgstat_progress_update_param(PROGRESS_COPY_COMMAND, PROGRESS_COPY_COMMAND_FROM);
+		pgstat_progress_update_param(PROGRESS_COPY_TYPE, PROGRESS_COPY_TYPE_CALLBACK);
 		PG_TRY();
 		{
 			if (SPI_execute(psprintf("INSERT INTO %s SELECT * FROM ONLY %s", tmpsql, relsql),
@@ -503,6 +533,7 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 		PG_FINALLY();
 		{
 			hs_moving_rows = false;
+			pgstat_progress_end_command();
 		}
 		PG_END_TRY();
 	}
@@ -562,6 +593,9 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 						  quote_literal_cstr(pn)),
 				 SPI_OK_INSERT);
 	}
+	/* statistics for the planner: shard sizes drive the aggregate pushdown */
+	if (moved > 0)
+		spi_exec(psprintf("ANALYZE %s", relsql), SPI_OK_UTILITY);
 	SPI_finish();
 	PG_RETURN_INT64(moved);
 }
