@@ -127,6 +127,7 @@ struct HsConn
 	bool		used_in_xact;	/* touched during the current local xact */
 	char	   *gid;			/* gid while prepared */
 	HsScanState *busy;			/* scan whose result is in flight */
+	bool		copy_pending;	/* a COPY's result is still to be read */
 	List	   *queue;			/* scans waiting to send (HsScanState *) */
 	int			fetch_size;
 	int			batch_size;
@@ -202,6 +203,7 @@ extern void hs_deparse_literal(StringInfo buf, Datum value, Oid type,
 extern const char *hs_remote_schema(Relation rel);
 extern const char *hs_remote_table(Relation rel);
 extern bool hs_is_builtin(Oid objectid);
+extern char *hs_output_value(FmgrInfo *flinfo, Datum value);
 
 /* hs_fdw.c */
 extern PGDLLEXPORT Datum hashshard_fdw_handler(PG_FUNCTION_ARGS);

@@ -777,6 +777,20 @@ hs_conn_drain(HsConn *hc)
 	bool		failed;
 	PGresult   *res;
 
+	if (hc->copy_pending)
+	{
+		/* the end of a COPY sent without waiting (hs_fdw.c) */
+		hc->copy_pending = false;
+		res = hs_collect(hc, "COPY", &failed, 0);
+		if (failed)
+		{
+			hc->broken = true;
+			hs_report_result(ERROR, NULL, hc, "COPY ... FROM STDIN");
+		}
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			hs_report_result(ERROR, res, hc, "COPY ... FROM STDIN");
+		PQclear(res);
+	}
 	if (ss == NULL)
 		return;
 	res = hs_collect(hc, ss->sql, &failed, 0);
@@ -1160,6 +1174,7 @@ hs_cancel_and_drain(HsConn *hc)
 		hc->broken = true;
 	hc->busy = NULL;
 	hc->queue = NIL;
+	hc->copy_pending = false;
 }
 
 /*
@@ -1291,6 +1306,7 @@ hs_end_xact(void)
 		hc->used_in_xact = false;
 		hc->busy = NULL;
 		hc->queue = NIL;
+		hc->copy_pending = false;
 		if (hc->gid)
 			pfree(hc->gid);
 		hc->gid = NULL;

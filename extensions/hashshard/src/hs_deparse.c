@@ -39,7 +39,9 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -296,6 +298,42 @@ deparse_type(StringInfo buf, Oid type, int32 typmod)
 }
 
 /*
+ * hs_output_value
+ *		A value's text in the transmission modes: ISO dates, postgres
+ *		intervals, floats that read back exactly.  The three output settings
+ *		are switched directly (restored even on error) rather than through
+ *		the GUC machinery, which would cost a nest level and report
+ *		DateStyle to the client on every value.
+ */
+char *
+hs_output_value(FmgrInfo *flinfo, Datum value)
+{
+	int			save_datestyle = DateStyle;
+	int			save_intervalstyle = IntervalStyle;
+	int			save_float = extra_float_digits;
+	char	   *str;
+
+	if (DateStyle == USE_ISO_DATES && IntervalStyle == INTSTYLE_POSTGRES &&
+		extra_float_digits >= 3)
+		return OutputFunctionCall(flinfo, value);
+	PG_TRY();
+	{
+		DateStyle = USE_ISO_DATES;
+		IntervalStyle = INTSTYLE_POSTGRES;
+		extra_float_digits = 3;
+		str = OutputFunctionCall(flinfo, value);
+	}
+	PG_FINALLY();
+	{
+		DateStyle = save_datestyle;
+		IntervalStyle = save_intervalstyle;
+		extra_float_digits = save_float;
+	}
+	PG_END_TRY();
+	return str;
+}
+
+/*
  * hs_deparse_literal
  *		A typed literal, printed in the transmission modes.
  */
@@ -305,7 +343,7 @@ hs_deparse_literal(StringInfo buf, Datum value, Oid type, bool isnull)
 	Oid			outfunc;
 	bool		isvarlena;
 	char	   *str;
-	int			nest;
+	FmgrInfo	flinfo;
 
 	if (isnull)
 	{
@@ -314,15 +352,8 @@ hs_deparse_literal(StringInfo buf, Datum value, Oid type, bool isnull)
 		return;
 	}
 	getTypeOutputInfo(type, &outfunc, &isvarlena);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("extra_float_digits", "3", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	str = OidOutputFunctionCall(outfunc, value);
-	AtEOXact_GUC(true, nest);
+	fmgr_info(outfunc, &flinfo);
+	str = hs_output_value(&flinfo, value);
 	appendStringInfoString(buf, quote_literal_cstr(str));
 	appendStringInfoString(buf, "::");
 	deparse_type(buf, type, -1);

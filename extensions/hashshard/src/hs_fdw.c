@@ -29,7 +29,7 @@
  * sent with the COPY protocol; UPDATE and DELETE whose clauses are all
  * shippable run as one remote statement per shard (direct modify), others
  * through the row's ctid fetched FOR UPDATE in the same remote transaction.
- * RETURNING is supported on all of them.  Assigning the shard key is
+ * RETURNING is supported on all of them.  TRUNCATE runs on the nodes.  Assigning the shard key is
  * refused at plan time (invariant C7 of hashshard.h).
  *
  * Copyright (c) 2026, pgscale developers
@@ -195,18 +195,7 @@ hs_rel_userid(PlannerInfo *root, RelOptInfo *rel)
 static char *
 hs_transmit_value(FmgrInfo *flinfo, Datum value)
 {
-	int			nest = NewGUCNestLevel();
-	char	   *str;
-
-	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("extra_float_digits", "3", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	str = OutputFunctionCall(flinfo, value);
-	AtEOXact_GUC(true, nest);
-	return str;
+	return hs_output_value(flinfo, value);
 }
 
 /*
@@ -1162,6 +1151,33 @@ hsEndForeignScan(ForeignScanState *node)
 	hs_scan_dequeue(&fs->hs);
 }
 
+/*
+ * hs_explain_sql
+ *		The remote SQL as EXPLAIN shows it: parameters as $n.
+ */
+static char *
+hs_explain_sql(const char *sql)
+{
+	StringInfoData buf;
+	const char *p;
+
+	initStringInfo(&buf);
+	for (p = sql; *p; p++)
+	{
+		if (p[0] == '$' && p[1] == '{')
+		{
+			const char *end = strchr(p, '}');
+
+			appendStringInfoChar(&buf, '$');
+			appendBinaryStringInfo(&buf, p + 2, end - p - 2);
+			p = end;
+			continue;
+		}
+		appendStringInfoChar(&buf, *p);
+	}
+	return buf.data;
+}
+
 static void
 hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
@@ -1170,7 +1186,8 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("Node", strVal(list_nth(fsplan->fdw_private, HSP_NODE)), es);
 	if (es->verbose)
 		ExplainPropertyText("Remote SQL",
-							strVal(list_nth(fsplan->fdw_private, HSP_SQL)), es);
+							hs_explain_sql(strVal(list_nth(fsplan->fdw_private, HSP_SQL))),
+							es);
 }
 
 /* ------------------------------------------------------------------------
@@ -1446,7 +1463,9 @@ hs_insert_rows(HsModifyState *ms, TupleTableSlot **slots, int n)
 
 /*
  * hs_copy_flush
- *		Send the buffered COPY rows of a shard with the COPY protocol.
+ *		Send the buffered COPY rows of a shard with the COPY protocol.  The
+ *		result is read later (hs_conn_drain: by the next command on the
+ *		connection, at the end of the statement at the latest).
  */
 static void
 hs_copy_flush(HsModifyState *ms)
@@ -1489,10 +1508,8 @@ hs_copy_flush(HsModifyState *ms)
 		ms->hc->broken = true;
 		hs_report_result(ERROR, NULL, ms->hc, sql);
 	}
-	res = hs_get_result(ms->hc, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		hs_report_result(ERROR, res, ms->hc, sql);
-	PQclear(res);
+	/* the node loads the rows while we route the next ones */
+	ms->hc->copy_pending = true;
 	if (hs_moving_rows)
 		hs_move_progress(ms->copyrows);
 	resetStringInfo(&ms->copybuf);
@@ -1524,27 +1541,22 @@ hs_copy_append(HsModifyState *ms, TupleTableSlot *slot)
 		{
 			char	   *s = hs_transmit_value(&ms->out_funcs[att - 1],
 											  slot->tts_values[att - 1]);
-			char	   *p;
+			char	   *p = s;
 
-			for (p = s; *p; p++)
+			/* copy runs of ordinary characters, escape the rest */
+			for (;;)
 			{
-				switch (*p)
-				{
-					case '\\':
-						appendStringInfoString(&ms->copybuf, "\\\\");
-						break;
-					case '\t':
-						appendStringInfoString(&ms->copybuf, "\\t");
-						break;
-					case '\n':
-						appendStringInfoString(&ms->copybuf, "\\n");
-						break;
-					case '\r':
-						appendStringInfoString(&ms->copybuf, "\\r");
-						break;
-					default:
-						appendStringInfoChar(&ms->copybuf, *p);
-				}
+				size_t		run = strcspn(p, "\\\t\n\r");
+
+				appendBinaryStringInfo(&ms->copybuf, p, run);
+				p += run;
+				if (*p == '\0')
+					break;
+				appendStringInfoChar(&ms->copybuf, '\\');
+				appendStringInfoChar(&ms->copybuf,
+									 *p == '\t' ? 't' : *p == '\n' ? 'n' :
+									 *p == '\r' ? 'r' : '\\');
+				p++;
 			}
 		}
 	}
@@ -1699,7 +1711,10 @@ hsEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 	HsModifyState *ms = rinfo->ri_FdwState;
 
 	if (ms && ms->copy_mode && ms->hc)
+	{
 		hs_copy_flush(ms);
+		hs_conn_drain(ms->hc);
+	}
 }
 
 /*
@@ -1756,7 +1771,10 @@ hsEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
 	HsModifyState *ms = rinfo->ri_FdwState;
 
 	if (ms && ms->copy_mode && ms->hc)
+	{
 		hs_copy_flush(ms);
+		hs_conn_drain(ms->hc);
+	}
 }
 
 static int
@@ -2027,7 +2045,47 @@ hsExplainDirectModify(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("Node", strVal(list_nth(fsplan->fdw_private, HSD_NODE)), es);
 	if (es->verbose)
 		ExplainPropertyText("Remote SQL",
-							strVal(list_nth(fsplan->fdw_private, HSD_SQL)), es);
+							hs_explain_sql(strVal(list_nth(fsplan->fdw_private, HSD_SQL))),
+							es);
+}
+
+/* ------------------------------------------------------------------------
+ * TRUNCATE
+ * ------------------------------------------------------------------------ */
+
+/*
+ * hsExecForeignTruncate
+ *		TRUNCATE of shards: one TRUNCATE per node (PostgreSQL groups the
+ *		relations by server), inside the transaction, so it commits or
+ *		rolls back with everything else.
+ */
+static void
+hsExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+	HsConn	   *hc = NULL;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "TRUNCATE ");
+	foreach(lc, rels)
+	{
+		Relation	rel = lfirst(lc);
+
+		if (hc == NULL)
+			hc = hs_get_conn(GetForeignTable(RelationGetRelid(rel))->serverid,
+							 GetUserId(), true);
+		if (lc != list_head(rels))
+			appendStringInfoString(&sql, ", ");
+		hs_deparse_relation(&sql, rel);
+	}
+	if (hc == NULL)
+		return;
+	if (restart_seqs)
+		appendStringInfoString(&sql, " RESTART IDENTITY");
+	if (behavior == DROP_CASCADE)
+		appendStringInfoString(&sql, " CASCADE");
+	hs_exec_command(hc, sql.data, true);
 }
 
 /* ------------------------------------------------------------------------
@@ -2171,6 +2229,7 @@ hashshard_fdw_handler(PG_FUNCTION_ARGS)
 	r->ExplainForeignModify = hsExplainForeignModify;
 	r->ExplainDirectModify = hsExplainDirectModify;
 	r->AnalyzeForeignTable = hsAnalyzeForeignTable;
+	r->ExecForeignTruncate = hsExecForeignTruncate;
 
 	PG_RETURN_POINTER(r);
 }

@@ -51,6 +51,7 @@
 #include "partitioning/partdesc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
@@ -593,6 +594,9 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 						  quote_literal_cstr(pn)),
 				 SPI_OK_INSERT);
 	}
+	/* backends' cached "is it distributed" answers for this relid go */
+	CacheInvalidateRelcacheByRelid(get_relname_relid(relname, get_namespace_oid(nspname, false)));
+
 	/* statistics for the planner: shard sizes drive the aggregate pushdown */
 	if (moved > 0)
 		spi_exec(psprintf("ANALYZE %s", relsql), SPI_OK_UTILITY);

@@ -30,6 +30,8 @@
 #include "foreign/foreign.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
@@ -248,11 +250,43 @@ hs_shard_key_attnum(Oid parent)
 }
 
 /*
- * hs_is_distributed
- *		Is relid registered in hashshard.distributed_tables?
+ * Backend-local cache of hs_is_distributed answers, keyed by relid.  An
+ * entry goes when its relation's relcache entry is invalidated:
+ * create_distributed_table invalidates the parent after recording it, and
+ * DROP invalidates anyway.
  */
-bool
-hs_is_distributed(Oid relid)
+typedef struct HsDistEntry
+{
+	Oid			relid;
+	bool		distributed;
+} HsDistEntry;
+
+static HTAB *hs_dist_cache = NULL;
+
+static void
+hs_dist_inval(Datum arg, Oid relid)
+{
+	if (hs_dist_cache == NULL)
+		return;
+	if (OidIsValid(relid))
+		(void) hash_search(hs_dist_cache, &relid, HASH_REMOVE, NULL);
+	else
+	{
+		HASH_SEQ_STATUS seq;
+		HsDistEntry *e;
+
+		hash_seq_init(&seq, hs_dist_cache);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			(void) hash_search(hs_dist_cache, &e->relid, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * hs_lookup_distributed
+ *		Is relid registered in hashshard.distributed_tables?  (catalog read)
+ */
+static bool
+hs_lookup_distributed(Oid relid)
 {
 	Oid			nsp = get_namespace_oid(HS_SCHEMA, true);
 	Oid			tab;
@@ -274,6 +308,35 @@ hs_is_distributed(Oid relid)
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * hs_is_distributed
+ *		Is relid a distributed table?  Cached per backend.
+ */
+bool
+hs_is_distributed(Oid relid)
+{
+	HsDistEntry *e;
+	bool		found;
+
+	if (hs_dist_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(HsDistEntry);
+		hs_dist_cache = hash_create("hashshard distributed tables", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS);
+		CacheRegisterRelcacheCallback(hs_dist_inval, (Datum) 0);
+	}
+	e = hash_search(hs_dist_cache, &relid, HASH_FIND, &found);
+	if (found)
+		return e->distributed;
+	found = hs_lookup_distributed(relid);
+	e = hash_search(hs_dist_cache, &relid, HASH_ENTER, NULL);
+	e->distributed = found;
 	return found;
 }
 
