@@ -868,7 +868,10 @@ hsGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 	}
 	if (!partial && gextra->havingQual != NULL)
 	{
-		List	   *quals = make_ands_implicit((Expr *) gextra->havingQual);
+		/* the planner keeps HAVING as an implicit-AND list */
+		List	   *quals = IsA(gextra->havingQual, List) ?
+		(List *) gextra->havingQual :
+		make_ands_implicit((Expr *) gextra->havingQual);
 
 		foreach(lc, quals)
 		{
