@@ -66,6 +66,43 @@ SELECT pg_catalog.pg_extension_config_dump('hashshard.shard_placements', '');
 SELECT pg_catalog.pg_extension_config_dump('hashshard.commit_records', '');
 
 /* ------------------------------------------------------------------------
+ * Metadata follows DROP TABLE / DROP FOREIGN TABLE
+ * ------------------------------------------------------------------------ */
+CREATE FUNCTION hashshard.on_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+BEGIN
+	-- a distributed table dropped with DROP TABLE: its shards stay on the nodes
+	FOR r IN
+		SELECT p.node, p.remote_schema, p.remote_table
+		FROM hashshard.shard_placements p
+		WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = p.partition)
+		ORDER BY p.relid, p.shard
+	LOOP
+		RAISE WARNING 'shard table %.% on node "%" was not dropped',
+			quote_ident(r.remote_schema), quote_ident(r.remote_table), r.node
+			USING HINT = 'Drop it on the node, or use hashshard.drop_distributed_table() next time.';
+	END LOOP;
+	DELETE FROM hashshard.shard_placements p
+		WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = p.partition);
+	DELETE FROM hashshard.distributed_tables d
+		WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = d.relid);
+END;
+$$;
+COMMENT ON FUNCTION hashshard.on_sql_drop() IS
+'hashshard: keeps the metadata in step with DROP TABLE of a distributed table or of one of its shards (warns that the shard tables stay on the nodes)';
+REVOKE ALL ON FUNCTION hashshard.on_sql_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER hashshard_sql_drop ON sql_drop
+	WHEN TAG IN ('DROP TABLE', 'DROP FOREIGN TABLE', 'DROP SCHEMA', 'DROP OWNED')
+	EXECUTE FUNCTION hashshard.on_sql_drop();
+
+/* ------------------------------------------------------------------------
  * Distributed tables
  * ------------------------------------------------------------------------ */
 CREATE FUNCTION hashshard.create_distributed_table(
