@@ -18,9 +18,10 @@
  *		PREPARED; not found, the transaction aborted or crashed before its
  *		local commit: ROLLBACK PREPARED.
  *
- * Records are deleted when every node was reachable and none holds a
- * prepared transaction for them: a record becomes visible only after all
- * its PREPAREs succeeded, so absence from every node means resolved.
+ * Records are deleted when every node was reachable and none holds an
+ * unresolved prepared transaction for them: a record becomes visible only
+ * after all its PREPAREs succeeded, so absence from every node (or
+ * resolution by this run) means the transaction is complete everywhere.
  * Concurrent recoveries are serialized by an advisory lock.
  *
  * The background worker (with hashshard preloaded): a launcher that every
@@ -79,6 +80,7 @@ typedef struct HsPrepared
 	char	   *prepared;
 	char	   *owner;
 	char	   *database;
+	bool		resolved;		/* committed or rolled back by now */
 } HsPrepared;
 
 /*
@@ -135,8 +137,10 @@ hs_list_prepared(List **unreachable)
 			*unreachable = lappend(*unreachable, s->servername);
 			continue;
 		}
+		/* the view shows every database of the node's cluster: only its own */
 		sql = psprintf("SELECT gid, prepared, owner, database FROM pg_catalog.pg_prepared_xacts "
-					   "WHERE pg_catalog.starts_with(gid, %s) ORDER BY gid",
+					   "WHERE pg_catalog.starts_with(gid, %s) "
+					   "AND database = pg_catalog.current_database() ORDER BY gid",
 					   quote_literal_cstr(prefix));
 		res = PQexec(conn, sql);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -149,12 +153,14 @@ hs_list_prepared(List **unreachable)
 		for (i = 0; i < PQntuples(res); i++)
 		{
 			HsPrepared *p = palloc0(sizeof(HsPrepared));
-			const char *rest = PQgetvalue(res, i, 0) + strlen(prefix);
 			char	   *end;
-			uint64		x = strtou64(rest, &end, 10);
+			uint64		x;
 
 			p->server = s;
 			p->gid = pstrdup(PQgetvalue(res, i, 0));
+			x = strtou64(p->gid + strlen(prefix), &end, 10);
+			if (end == p->gid + strlen(prefix) || *end != '_')
+				continue;		/* not a gid of ours after all */
 			p->fxid = FullTransactionIdFromU64(x);
 			p->record_gid = pnstrdup(p->gid, end - p->gid);
 			p->prepared = pstrdup(PQgetvalue(res, i, 1));
@@ -279,8 +285,12 @@ hs_recover_prepared_internal(bool verbose, Tuplestorestate *ts, TupleDesc tupdes
 		HsPrepared *p = lfirst(lc);
 		const char *action = hs_resolve_one(p);
 
-		if (strcmp(action, "committed") == 0 || strcmp(action, "rolled back") == 0)
+		if (strcmp(action, "committed") == 0 || strcmp(action, "rolled back") == 0 ||
+			strcmp(action, "already resolved") == 0)
+		{
+			p->resolved = true;
 			resolved++;
+		}
 		if (verbose || strcmp(action, "in progress") != 0)
 			ereport(verbose ? NOTICE : LOG,
 					(errmsg("hashshard recovery: %s on node \"%s\": %s",
@@ -330,7 +340,7 @@ hs_recover_prepared_internal(bool verbose, Tuplestorestate *ts, TupleDesc tupdes
 			{
 				HsPrepared *p = lfirst(lc2);
 
-				if (strcmp(p->record_gid, linitial(r)) == 0)
+				if (!p->resolved && strcmp(p->record_gid, linitial(r)) == 0)
 					needed = true;
 			}
 			if (!needed)
