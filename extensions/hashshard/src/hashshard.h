@@ -143,6 +143,7 @@ struct HsScanState
 	int			nparams;
 	bool		use_cursor;		/* fetch in batches through a cursor */
 	bool		force_xact;		/* needs a remote transaction (writes) */
+	int			nest_level;		/* subtransaction level that started it */
 	bool		sent;			/* query (or current FETCH) sent */
 	bool		have_result;
 	bool		eof;

@@ -93,6 +93,8 @@ static void hs_commit_prepared(void);
 static void hs_abort_all(void);
 static void hs_end_xact(void);
 static void hs_fault_pause(void);
+static void hs_forget_scans(HsConn *hc, int level);
+static void hs_drain_quiet(HsConn *hc);
 
 /* ------------------------------------------------------------------------
  * Connecting
@@ -1361,6 +1363,70 @@ hs_xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * hs_forget_scans
+ *		A subtransaction aborts: the scans it started go with its memory.
+ *		Queued ones are dropped; one in flight is cancelled and its result
+ *		read away.  Scans of outer levels are left alone.
+ */
+static void
+hs_forget_scans(HsConn *hc, int level)
+{
+	ListCell   *lc;
+	List	   *keep = NIL;
+
+	foreach(lc, hc->queue)
+	{
+		HsScanState *ss = lfirst(lc);
+
+		if (ss->nest_level < level)
+			keep = lappend(keep, ss);
+	}
+	hc->queue = keep;
+	if (hc->busy != NULL && hc->busy->nest_level >= level)
+	{
+		hc->busy = NULL;
+		hs_cancel_and_drain(hc);
+		hc->queue = keep;
+	}
+	if (hc->copy_pending)
+		hs_cancel_and_drain(hc);
+}
+
+/*
+ * hs_drain_quiet
+ *		hs_conn_drain for the abort path: a failure marks the connection
+ *		broken instead of raising an error.
+ */
+static void
+hs_drain_quiet(HsConn *hc)
+{
+	HsScanState *ss = hc->busy;
+	bool		failed;
+	PGresult   *res;
+
+	if (ss == NULL)
+		return;
+	hc->busy = NULL;
+	res = hs_collect(hc, ss->sql, &failed,
+					 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												 HS_CLEANUP_TIMEOUT_MS));
+	if (failed || PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		hc->broken = true;
+		if (res)
+			PQclear(res);
+		return;
+	}
+	if (ss->res)
+		PQclear(ss->res);
+	ss->res = res;
+	ss->have_result = true;
+	ss->sent = false;
+	ss->next_row = 0;
+	ss->nrows = PQntuples(res);
+}
+
+/*
  * hs_subxact_callback
  *		C3: roll back to / release the remote savepoints of the level.
  */
@@ -1379,7 +1445,11 @@ hs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	hash_seq_init(&seq, hs_conns);
 	while ((hc = hash_seq_search(&seq)) != NULL)
 	{
-		if (!hc->used_in_xact || hc->conn == NULL || hc->xact_depth < level)
+		if (!hc->used_in_xact || hc->conn == NULL)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			hs_forget_scans(hc, level);
+		if (hc->xact_depth < level)
 			continue;
 		if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
 		{
@@ -1393,7 +1463,8 @@ hs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		{
 			char	   *sql;
 
-			hs_cancel_and_drain(hc);
+			/* a scan of an outer level in flight: its result is kept */
+			hs_drain_quiet(hc);
 			if (hc->broken)
 				continue;
 			sql = psprintf("ROLLBACK TO SAVEPOINT s%d; RELEASE SAVEPOINT s%d",

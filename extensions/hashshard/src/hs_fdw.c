@@ -43,6 +43,7 @@
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "access/xact.h"
 #include "access/table.h"
 #include <math.h>
 
@@ -947,6 +948,34 @@ typedef struct HsForeignScanState
 	char	   *node;
 } HsForeignScanState;
 
+/*
+ * hs_release_result
+ *		Memory-context callback: libpq results are malloc'd, so the scan's
+ *		current result is freed when the query's memory goes, also when an
+ *		error ends the query without EndForeignScan.
+ */
+static void
+hs_release_result(void *arg)
+{
+	HsScanState *hs = arg;
+
+	if (hs->res)
+	{
+		PQclear(hs->res);
+		hs->res = NULL;
+	}
+}
+
+static void
+hs_register_release(HsScanState *hs, MemoryContext cxt)
+{
+	MemoryContextCallback *cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+
+	cb->func = hs_release_result;
+	cb->arg = hs;
+	MemoryContextRegisterResetCallback(cxt, cb);
+}
+
 static bool
 has_exec_param_walker(Node *node, void *ctx)
 {
@@ -1015,6 +1044,8 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	fs->hs.econtext = node->ss.ps.ps_ExprContext;
 	fs->row_cxt = AllocSetContextCreate(estate->es_query_cxt, "hashshard row",
 										ALLOCSET_SMALL_SIZES);
+	hs_register_release(&fs->hs, estate->es_query_cxt);
+	fs->hs.nest_level = GetCurrentTransactionNestLevel();
 	if (fsplan->scan.scanrelid > 0)
 		desc = RelationGetDescr(node->ss.ss_currentRelation);
 	else
@@ -1987,6 +2018,7 @@ hsBeginDirectModify(ForeignScanState *node, int eflags)
 	ds->ss.batch_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											 "hashshard returning",
 											 ALLOCSET_SMALL_SIZES);
+	hs_register_release(&ds->ss, estate->es_query_cxt);
 	(void) estate;
 }
 
