@@ -118,6 +118,7 @@ struct HsConn
 	Oid			serverid;
 	Oid			userid;
 	PGconn	   *conn;
+	struct WaitEventSet *wes;	/* latch + socket, kept with conn */
 	char	   *nodename;		/* server name, for messages */
 	int			xact_depth;		/* 0 none, 1 remote xact open, n savepoints */
 	int			pending_release;	/* savepoint levels to release lazily */

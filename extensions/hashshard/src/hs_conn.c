@@ -270,6 +270,11 @@ hs_connect(HsConn *hc)
 	UserMapping *um = GetUserMapping(hc->userid, hc->serverid);
 
 	hc->conn = hs_connect_standalone(server, um, true, NULL);
+	/* one wait set per connection, rather than one per wait */
+	hc->wes = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(hc->wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(hc->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(hc->wes, WL_SOCKET_READABLE, PQsocket(hc->conn), NULL, NULL);
 	return hc->conn;
 }
 
@@ -279,6 +284,9 @@ hs_disconnect(HsConn *hc)
 	if (hc->conn)
 		PQfinish(hc->conn);
 	hc->conn = NULL;
+	if (hc->wes)
+		FreeWaitEventSet(hc->wes);
+	hc->wes = NULL;
 	hc->xact_depth = 0;
 	hc->busy = NULL;
 	hc->queue = NIL;
@@ -415,24 +423,24 @@ hs_wait_socket(HsConn *hc, TimestampTz deadline)
 	while (PQisBusy(hc->conn))
 	{
 		long		timeout = -1;
-		int			flags = WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH;
-		int			rc;
+		WaitEvent	ev;
+		int			n;
 
 		if (deadline != 0)
 		{
 			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 			if (timeout <= 0)
 				return false;
-			flags |= WL_TIMEOUT;
 		}
-		rc = WaitLatchOrSocket(MyLatch, flags, PQsocket(hc->conn), timeout,
-							   PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
+		n = WaitEventSetWait(hc->wes, timeout, &ev, 1, PG_WAIT_EXTENSION);
+		if (n == 0)
+			continue;			/* timed out: the deadline check decides */
+		if (ev.events & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
-		if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(hc->conn))
+		if ((ev.events & WL_SOCKET_READABLE) && !PQconsumeInput(hc->conn))
 			return false;
 	}
 	return true;
@@ -593,6 +601,9 @@ hs_roundtrip(HsConn *hc, const char *sql, bool write)
 			hc->wrote = saved_wrote;
 			PQfinish(hc->conn);
 			hc->conn = NULL;
+			if (hc->wes)
+				FreeWaitEventSet(hc->wes);
+			hc->wes = NULL;
 			hs_connect(hc);
 			pfree(buf.data);
 			continue;
