@@ -12,8 +12,8 @@
  * The planner hook turns on partitionwise aggregation and join for the
  * planning of a query that reads a distributed table (when
  * hashshard.enable_partitionwise is on): that is what lets every shard
- * aggregate on its node.  The settings are restored after planning and the
- * previous planner hook is always called.
+ * aggregate on its node.  The settings are restored after planning (also
+ * on error) and the previous planner hook is always called.
  *
  * Copyright (c) 2026, pgscale developers
  *
@@ -28,6 +28,7 @@
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
 #include "optimizer/planner.h"
 #include "parser/parsetree.h"
 #include "utils/guc.h"
@@ -86,26 +87,39 @@ static PlannedStmt *
 hs_planner(Query *parse, const char *query_string, int cursorOptions,
 		   ParamListInfo boundParams)
 {
-	int			nest = -1;
+	bool		save_agg = enable_partitionwise_aggregate;
+	bool		save_join = enable_partitionwise_join;
+	bool		flip;
 	PlannedStmt *result;
 
-	if (hs_enable_partitionwise && IsTransactionState() &&
-		hs_rte_walker((Node *) parse, NULL))
+	/*
+	 * The two settings are switched directly for the duration of planning
+	 * (and restored even on error), rather than through the GUC machinery,
+	 * which would cost a nest level per query.
+	 */
+	flip = hs_enable_partitionwise && (!save_agg || !save_join) &&
+		IsTransactionState() && hs_rte_walker((Node *) parse, NULL);
+	if (!flip)
 	{
-		nest = NewGUCNestLevel();
-		(void) set_config_option("enable_partitionwise_aggregate", "on",
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
-		(void) set_config_option("enable_partitionwise_join", "on",
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
+		if (prev_planner_hook)
+			return prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+		return standard_planner(parse, query_string, cursorOptions, boundParams);
 	}
-	if (prev_planner_hook)
-		result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
-	else
-		result = standard_planner(parse, query_string, cursorOptions, boundParams);
-	if (nest >= 0)
-		AtEOXact_GUC(true, nest);
+	PG_TRY();
+	{
+		enable_partitionwise_aggregate = true;
+		enable_partitionwise_join = true;
+		if (prev_planner_hook)
+			result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	}
+	PG_FINALLY();
+	{
+		enable_partitionwise_aggregate = save_agg;
+		enable_partitionwise_join = save_join;
+	}
+	PG_END_TRY();
 	return result;
 }
 
