@@ -37,9 +37,10 @@
  *	   created lazily before the first command at that level; a subtransaction
  *	   abort rolls the remote savepoint back, a subtransaction commit
  *	   releases it with the next command (no extra round trip).
- * C4  Commit: a transaction that wrote on at most one node commits every
- *	   remote transaction in one phase at PRE_COMMIT (an error there aborts
- *	   the local transaction).  One that wrote on two or more nodes inserts
+ * C4  Commit: a transaction that wrote on at most one node and nothing
+ *	   locally commits every remote transaction in one phase at PRE_COMMIT
+ *	   (an error there aborts the local transaction).  One that wrote on two
+ *	   or more nodes, or on one node and locally, inserts
  *	   its commit record (gid prefix) into hashshard.commit_records, then
  *	   sends PREPARE TRANSACTION to every written node (read-only nodes are
  *	   committed), all at PRE_COMMIT; the local commit is the decision;

@@ -8,8 +8,8 @@
  * of hashshard.h).  Everything sent to a node goes through this file:
  *
  *	 - hs_exec()/hs_exec_command(): one synchronous round trip.  The text
- *	   sent is the connection's "prefix" (START TRANSACTION, SAVEPOINT,
- *	   RELEASE SAVEPOINT or CLOSE commands owed to the node, C2/C3) followed
+ *	   sent is the connection's "prefix" (START TRANSACTION, SAVEPOINT or
+ *	   RELEASE SAVEPOINT commands owed to the node, C2/C3) followed
  *	   by the command itself, as one simple-protocol query string, so that
  *	   opening a remote transaction costs no extra round trip.
  *	 - scans send their query ahead of time (hs_scan_send) and read it later
@@ -21,7 +21,7 @@
  *	   another shard.
  *
  * Transaction callbacks implement C4: one-phase commit at PRE_COMMIT when at
- * most one node was written, otherwise commit record, PREPARE TRANSACTION
+ * most one node was written and nothing local, otherwise commit record, PREPARE TRANSACTION
  * on every written node, local commit, COMMIT PREPARED at COMMIT with
  * warnings only (an ERROR after the local commit would be a PANIC).  Abort
  * cancels queries in flight and rolls back (prepared) remote transactions,
@@ -308,7 +308,16 @@ hs_get_conn(Oid serverid, Oid userid, bool will_write)
 	bool		found;
 
 	hs_xact_init();
-	um = GetUserMapping(userid, serverid);	/* errors when missing */
+	if (!hs_has_user_mapping(userid, serverid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no user mapping for user \"%s\" on node \"%s\"",
+						GetUserNameFromId(userid, false),
+						GetForeignServer(serverid)->servername),
+				 errhint("CREATE USER MAPPING FOR %s SERVER %s OPTIONS (user '...', password '...').",
+						 quote_identifier(GetUserNameFromId(userid, false)),
+						 quote_identifier(GetForeignServer(serverid)->servername))));
+	um = GetUserMapping(userid, serverid);
 	hc = hash_search(hs_conns, &um->umid, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -944,6 +953,8 @@ hs_insert_commit_record(const char *gid)
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 	CatalogTupleInsert(rel, tup);
 	heap_freetuple(tup);
+	/* written outside the executor: tell caches (result_cache) it changed */
+	CacheInvalidateRelcache(rel);
 	table_close(rel, NoLock);
 }
 
@@ -982,12 +993,19 @@ hs_pre_commit(void)
 		if (hc->xact_depth > 0 && hc->wrote)
 			nwritten++;
 	}
-	twophase = nwritten > 1;
+	/*
+	 * Two-phase commit when several nodes were written, and also when one
+	 * was and the transaction wrote locally too (it has an xid): then the
+	 * local commit must be the decision, or a failure between the node's
+	 * commit and ours would keep one half.
+	 */
+	twophase = nwritten > 1 ||
+		(nwritten == 1 && TransactionIdIsValid(GetTopTransactionIdIfAny()));
 	if (twophase)
 	{
 		fxid = GetTopFullTransactionId();
+		/* part of the local transaction: it commits if and only if we do */
 		hs_insert_commit_record(hs_make_gid(fxid, InvalidOid));
-		/* the record must be durable before any node prepares */
 		CommandCounterIncrement();
 	}
 

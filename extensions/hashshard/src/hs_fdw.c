@@ -1824,7 +1824,7 @@ hsExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	Oid			serverid = (Oid) intVal(lthird(fdw_private));
 
 	ExplainPropertyText("Node", GetForeignServer(serverid)->servername, es);
-	if (es->verbose)
+	if (es->verbose && mtstate->operation == CMD_INSERT)
 		ExplainPropertyInteger("Batch Size", NULL,
 							   hs_option_int(GetForeignServer(serverid)->options,
 											 "batch_size", 100), es);

@@ -336,6 +336,8 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 	char	   *tmpsql;
 	List	   *constraint_defs = NIL;
 	List	   *local_ddl = NIL;
+	List	   *index_templates = NIL;
+	List	   *node_oids = NIL;
 	ListCell   *lc;
 	int			i;
 	int64		moved = 0;
@@ -384,6 +386,12 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("node \"%s\" does not exist", NameStr(*DatumGetName(elems[i]))),
 						 errhint("A node is a server of the hashshard wrapper: CREATE SERVER name FOREIGN DATA WRAPPER hashshard OPTIONS (host '...', port '...', dbname '...').")));
+			if (list_member_oid(node_oids, s->serverid))
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
+						 errmsg("node \"%s\" is named twice", s->servername),
+						 errhint("Name each node once; shards are spread over the nodes in the order given.")));
+			node_oids = lappend_oid(node_oids, s->serverid);
 			nodes = lappend(nodes, s);
 		}
 	}
@@ -475,14 +483,37 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 			local_ddl = lappend(local_ddl,
 								psprintf("ALTER TABLE %s ADD %s", relsql, def));
 	}
-	q = psprintf("SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i "
+	/*
+	 * Indexes that are not constraints: kept for undistribute_table, and
+	 * created on every shard table too (they serve the pushed-down WHERE
+	 * clauses; a unique one holds per shard, and contains the shard key).
+	 * The shard's copy is the definition with "name ON table" replaced.
+	 */
+	q = psprintf("SELECT pg_catalog.pg_get_indexdef(i.indexrelid), "
+				 "pg_catalog.regexp_replace(pg_catalog.pg_get_indexdef(i.indexrelid), "
+				 "'^CREATE (UNIQUE )?INDEX .*? ON (ONLY )?\\S+ USING ', "
+				 "'CREATE \\1INDEX ON \x01 USING ') "
+				 "FROM pg_catalog.pg_index i "
 				 "WHERE i.indrelid = %u AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c "
-				 "WHERE c.conindid = i.indexrelid AND c.conrelid = %u)", relid, relid);
+				 "WHERE c.conindid = i.indexrelid AND c.conrelid = %u) ORDER BY i.indexrelid",
+				 relid, relid);
 	if (SPI_execute(q, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "hashshard: query failed");
 	for (i = 0; i < (int) SPI_processed; i++)
-		local_ddl = lappend(local_ddl,
-							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	{
+		char	   *def = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *tmpl = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		if (strchr(tmpl, '\x01') == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot distribute table \"%s\": cannot copy the definition of its index",
+							RelationGetRelationName(rel)),
+					 errdetail("%s", def),
+					 errhint("Drop the index, distribute the table, then create it on the distributed table's shards.")));
+		local_ddl = lappend(local_ddl, def);
+		index_templates = lappend(index_templates, tmpl);
+	}
 
 	/* the new parent, under a temporary name */
 	tmpname = psprintf("hs_new_%u", relid);
@@ -510,6 +541,15 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 		hs_exec_command(hc, hs_remote_create_sql(rel, nspname, pn,
 												 hs_check_expr(hashfunc, keyname, nshards, i),
 												 constraint_defs), true);
+		foreach(lc, index_templates)
+		{
+			char	   *tmpl = lfirst(lc);
+			char	   *at = strchr(tmpl, '\x01');
+
+			hs_exec_command(hc, psprintf("%.*s%s.%s%s", (int) (at - tmpl), tmpl,
+										 quote_identifier(nspname),
+										 quote_identifier(pn), at + 1), true);
+		}
 	}
 
 	/* move the rows, shard by shard with the COPY protocol */
@@ -554,6 +594,7 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 						   "d.objid::pg_catalog.regclass, a.attname) "
 						   "FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a "
 						   "ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+						   "JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
 						   "WHERE d.refobjid = %u AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 						   "AND d.deptype = 'a' AND d.objsubid = 0",
 						   tmpsql, relid));
@@ -700,6 +741,7 @@ hashshard_undistribute_table(PG_FUNCTION_ARGS)
 						   "d.objid::pg_catalog.regclass, a.attname) "
 						   "FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a "
 						   "ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+						   "JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
 						   "WHERE d.refobjid = %u AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 						   "AND d.deptype = 'a' AND d.objsubid = 0",
 						   tmpsql, relid));

@@ -60,6 +60,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -252,6 +253,7 @@ hs_recover_prepared_internal(bool verbose, Tuplestorestate *ts, TupleDesc tupdes
 	List	   *records = NIL;
 	ListCell   *lc;
 	int			resolved = 0;
+	bool		deleted = false;
 	LOCKTAG		tag;
 	Oid			nsp = get_namespace_oid(HS_SCHEMA, false);
 	Relation	rel;
@@ -344,9 +346,15 @@ hs_recover_prepared_internal(bool verbose, Tuplestorestate *ts, TupleDesc tupdes
 					needed = true;
 			}
 			if (!needed)
+			{
 				simple_heap_delete(rel, (ItemPointer) lsecond(r));
+				deleted = true;
+			}
 		}
 	}
+	/* written outside the executor: tell caches (result_cache) it changed */
+	if (deleted)
+		CacheInvalidateRelcache(rel);
 	table_close(rel, RowExclusiveLock);
 	return resolved;
 }
