@@ -133,6 +133,8 @@ struct HsConn
 	List	   *queue;			/* scans waiting to send (HsScanState *) */
 	int			fetch_size;
 	int			batch_size;
+	HTAB	   *stmts;			/* prepared statements: text -> name */
+	int			nstmts;
 };
 
 /* Scan state shared by hs_fdw.c and hs_conn.c */
@@ -141,7 +143,8 @@ struct HsScanState
 	HsConn	   *hc;
 	char	   *sql;			/* remote query, params as $n */
 	List	   *param_exprs;	/* ExprState per $n */
-	const char **param_values;
+	char	  **param_values;	/* text of each $n (NULL: null) */
+	Oid		   *param_types;
 	int			nparams;
 	bool		use_cursor;		/* fetch in batches through a cursor */
 	bool		force_xact;		/* needs a remote transaction (writes) */
@@ -182,7 +185,10 @@ extern PGconn *hs_connect_standalone(ForeignServer *server, UserMapping *um,
 extern void hs_mark_written(HsConn *hc);
 extern char *hs_make_gid(FullTransactionId fxid, Oid serverid);
 extern const char *hs_gid_like_prefix(void);
-extern char *hs_splice_params(const char *sql, const char **values);
+extern char *hs_splice_params(const char *sql, int nparams, char **values,
+							  Oid *types);
+extern PGresult *hs_exec_params(HsConn *hc, const char *sql, int nparams,
+								char **values, Oid *types, bool write);
 
 /* hs_deparse.c */
 typedef struct HsDeparseCtx

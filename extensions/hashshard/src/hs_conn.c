@@ -82,6 +82,8 @@ static void hs_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 static PGconn *hs_connect(HsConn *hc);
 static void hs_disconnect(HsConn *hc);
 static bool hs_wait_socket(HsConn *hc, TimestampTz deadline);
+static bool hs_send_raw(HsConn *hc, const char *text);
+static char *hs_numbered_sql(const char *sql);
 static PGresult *hs_collect(HsConn *hc, const char *sql, bool *conn_failed,
 							TimestampTz deadline);
 static void hs_build_prefix(HsConn *hc, StringInfo buf, bool write,
@@ -287,6 +289,10 @@ hs_disconnect(HsConn *hc)
 	if (hc->wes)
 		FreeWaitEventSet(hc->wes);
 	hc->wes = NULL;
+	if (hc->stmts)
+		hash_destroy(hc->stmts);
+	hc->stmts = NULL;
+	hc->nstmts = 0;
 	hc->xact_depth = 0;
 	hc->busy = NULL;
 	hc->queue = NIL;
@@ -547,7 +553,7 @@ hs_report_result(int elevel, PGresult *res, HsConn *hc, const char *sql)
 			 errmsg("node \"%s\": %s", hc->nodename, msg),
 			 detail ? errdetail_internal("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0,
-			 sql ? errcontext("remote SQL command: %s", sql) : 0));
+			 sql ? errcontext("remote SQL command: %s", hs_numbered_sql(sql)) : 0));
 	pg_unreachable();
 }
 
@@ -613,6 +619,10 @@ hs_roundtrip(HsConn *hc, const char *sql, bool write)
 			if (hc->wes)
 				FreeWaitEventSet(hc->wes);
 			hc->wes = NULL;
+			if (hc->stmts)
+				hash_destroy(hc->stmts);
+			hc->stmts = NULL;
+			hc->nstmts = 0;
 			hs_connect(hc);
 			pfree(buf.data);
 			continue;
@@ -701,28 +711,25 @@ hs_scan_text(HsScanState *ss)
 						 ss->cursor_no);
 		return buf.data;
 	}
-	if (ss->use_cursor)
-	{
-		ss->cursor_no = ++hs_cursor_counter;
-		appendStringInfo(&buf, "DECLARE hs_c%d NO SCROLL CURSOR FOR ",
-						 ss->cursor_no);
-	}
-	appendStringInfoString(&buf, hs_splice_params(ss->sql, ss->param_values));
-	if (ss->use_cursor)
-	{
-		appendStringInfo(&buf, "; FETCH %d FROM hs_c%d", ss->hc->fetch_size,
-						 ss->cursor_no);
-		ss->cursor_open = true;
-	}
+	Assert(ss->use_cursor);
+	ss->cursor_no = ++hs_cursor_counter;
+	appendStringInfo(&buf, "DECLARE hs_c%d NO SCROLL CURSOR FOR ", ss->cursor_no);
+	appendStringInfoString(&buf, hs_splice_params(ss->sql, ss->nparams,
+												  ss->param_values,
+												  ss->param_types));
+	appendStringInfo(&buf, "; FETCH %d FROM hs_c%d", ss->hc->fetch_size,
+					 ss->cursor_no);
+	ss->cursor_open = true;
 	return buf.data;
 }
 
 /*
  * hs_splice_params
- *		The query text with each ${n} replaced by the literal values[n-1].
+ *		The query text with each ${n} replaced by the typed literal of
+ *		values[n-1] (simple protocol).
  */
 char *
-hs_splice_params(const char *sql, const char **values)
+hs_splice_params(const char *sql, int nparams, char **values, Oid *types)
 {
 	StringInfoData buf;
 	const char *p = sql;
@@ -735,8 +742,14 @@ hs_splice_params(const char *sql, const char **values)
 			char	   *end;
 			long		i = strtol(p + 2, &end, 10);
 
-			Assert(*end == '}' && i >= 1);
-			appendStringInfoString(&buf, values[i - 1]);
+			Assert(*end == '}' && i >= 1 && i <= nparams);
+			if (values[i - 1] == NULL)
+				appendStringInfoString(&buf, "NULL");
+			else
+				appendStringInfoString(&buf, quote_literal_cstr(values[i - 1]));
+			appendStringInfo(&buf, "::%s",
+							 format_type_extended(types[i - 1], -1,
+												  FORMAT_TYPE_FORCE_QUALIFY));
 			p = end + 1;
 			continue;
 		}
@@ -744,6 +757,138 @@ hs_splice_params(const char *sql, const char **values)
 		p++;
 	}
 	return buf.data;
+}
+
+/*
+ * hs_numbered_sql
+ *		The query text with ${n} written $n, for a prepared statement.
+ */
+static char *
+hs_numbered_sql(const char *sql)
+{
+	StringInfoData buf;
+	const char *p;
+
+	initStringInfo(&buf);
+	for (p = sql; *p; p++)
+	{
+		if (p[0] == '$' && p[1] == '{')
+		{
+			const char *end = strchr(p, '}');
+
+			appendStringInfoChar(&buf, '$');
+			appendBinaryStringInfo(&buf, p + 2, end - p - 2);
+			p = end;
+			continue;
+		}
+		appendStringInfoChar(&buf, *p);
+	}
+	return buf.data;
+}
+
+/* an entry of a connection's prepared statements */
+typedef struct HsStmt
+{
+	char		key[NAMEDATALEN * 16];	/* query text (hash key) */
+	char		name[24];
+} HsStmt;
+
+#define HS_MAX_STMTS 1000
+#define HS_STMT_MAX_TEXT (NAMEDATALEN * 16 - 1)
+
+/*
+ * hs_prepared_name
+ *		The name of the node's prepared statement for this query text,
+ *		preparing it first (one round trip, once per connection).  NULL
+ *		when the text is too long to cache or the cache is full: the caller
+ *		then sends the query with literals.  The connection must be idle.
+ */
+static const char *
+hs_prepared_name(HsConn *hc, const char *sql, int nparams, Oid *types)
+{
+	HsStmt	   *st;
+	bool		found;
+	PGresult   *res;
+	char	   *numbered;
+
+	if (strlen(sql) > HS_STMT_MAX_TEXT)
+		return NULL;
+	if (hc->stmts == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(((HsStmt *) NULL)->key);
+		ctl.entrysize = sizeof(HsStmt);
+		hc->stmts = hash_create("hashshard prepared statements", 64, &ctl,
+								HASH_ELEM | HASH_STRINGS);
+	}
+	st = hash_search(hc->stmts, sql, HASH_FIND, &found);
+	if (found)
+		return st->name;
+	if (hc->nstmts >= HS_MAX_STMTS)
+		return NULL;
+	numbered = hs_numbered_sql(sql);
+	res = PQprepare(hc->conn, psprintf("hs_s%d", hc->nstmts + 1), numbered,
+					nparams, types);
+	if (res == NULL || PQstatus(hc->conn) != CONNECTION_OK)
+	{
+		if (res)
+			PQclear(res);
+		hc->broken = true;
+		hs_report_result(ERROR, NULL, hc, numbered);
+	}
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		hs_report_result(ERROR, res, hc, numbered);
+	PQclear(res);
+	st = hash_search(hc->stmts, sql, HASH_ENTER, NULL);
+	snprintf(st->name, sizeof(st->name), "hs_s%d", ++hc->nstmts);
+	return st->name;
+}
+
+/*
+ * hs_send_prepared_or_text
+ *		Send a query with parameters: through the node's prepared statement
+ *		when nothing must precede it (no prefix owed), else as one text with
+ *		literals after the prefix.  False when the connection is dead.
+ */
+static bool
+hs_send_prepared_or_text(HsConn *hc, StringInfo prefix, const char *sql,
+						 int nparams, char **values, Oid *types, bool cursor)
+{
+	const char *name = NULL;
+
+	if (prefix->len == 0 && !cursor)
+		name = hs_prepared_name(hc, sql, nparams, types);
+	if (name != NULL)
+		return PQsendQueryPrepared(hc->conn, name, nparams,
+								   (const char *const *) values,
+								   NULL, NULL, 0) == 1;
+	appendStringInfoString(prefix, hs_splice_params(sql, nparams, values, types));
+	return hs_send_raw(hc, prefix->data);
+}
+
+/*
+ * hs_exec_params
+ *		One command with parameters, synchronously (direct UPDATE/DELETE).
+ */
+PGresult *
+hs_exec_params(HsConn *hc, const char *sql, int nparams, char **values,
+			   Oid *types, bool write)
+{
+	StringInfoData buf;
+	PGresult   *res;
+
+	hs_conn_drain(hc);
+	initStringInfo(&buf);
+	hs_build_prefix(hc, &buf, write, false);
+	if (!hs_send_prepared_or_text(hc, &buf, sql, nparams, values, types, false))
+	{
+		hc->broken = true;
+		hs_report_result(ERROR, NULL, hc, sql);
+	}
+	res = hs_get_result(hc, sql);
+	pfree(buf.data);
+	return res;
 }
 
 /*
@@ -755,7 +900,8 @@ hs_scan_send(HsScanState *ss)
 {
 	HsConn	   *hc = ss->hc;
 	StringInfoData buf;
-	char	   *text;
+	const char *text;
+	bool		ok;
 
 	if (ss->sent)
 		return;
@@ -773,9 +919,19 @@ hs_scan_send(HsScanState *ss)
 	hc->queue = list_delete_ptr(hc->queue, ss);
 	initStringInfo(&buf);
 	hs_build_prefix(hc, &buf, ss->force_xact, ss->use_cursor);
-	text = hs_scan_text(ss);
-	appendStringInfoString(&buf, text);
-	if (!hs_send_raw(hc, buf.data))
+	if (ss->use_cursor)
+	{
+		text = hs_scan_text(ss);
+		appendStringInfoString(&buf, text);
+		ok = hs_send_raw(hc, buf.data);
+	}
+	else
+	{
+		text = ss->sql;
+		ok = hs_send_prepared_or_text(hc, &buf, ss->sql, ss->nparams,
+									  ss->param_values, ss->param_types, false);
+	}
+	if (!ok)
 	{
 		hc->broken = true;
 		hs_report_result(ERROR, NULL, hc, text);

@@ -13,11 +13,13 @@
  * Relations are aliased r<relid> (their index in the planner's range
  * table), so one printer serves scans, joins and aggregates.
  *
- * Constants are printed as typed literals ('...'::type) in the transmission
- * modes (ISO dates, postgres intervals, exact floats) whatever the session's
- * DateStyle; parameters are printed as ${n}, replaced by such a literal when
- * the query is sent (hs_conn.c), so one text serves the simple protocol and
- * remote transactions open in the same round trip.
+ * Constants and parameters alike are printed as ${n}: when the query is
+ * sent (hs_conn.c) their values, printed in the transmission modes (ISO
+ * dates, postgres intervals, exact floats) whatever the session's DateStyle,
+ * go either as the parameters of a statement prepared once per connection
+ * on the node (the same text serves every value: the node parses and plans
+ * it once), or, when the query must follow other commands in the same round
+ * trip (opening the remote transaction), as typed literals ('...'::type).
  *
  * Copyright (c) 2026, pgscale developers
  *
@@ -501,12 +503,9 @@ hs_deparse_expr(HsDeparseCtx *ctx, Expr *expr)
 			deparse_var(ctx, (Var *) expr);
 			break;
 		case T_Const:
-			{
-				Const	   *c = (Const *) expr;
-
-				hs_deparse_literal(buf, c->constvalue, c->consttype, c->constisnull);
-				break;
-			}
+			/* a parameter too: the text stays the same for other values */
+			deparse_param(ctx, expr);
+			break;
 		case T_Param:
 			deparse_param(ctx, expr);
 			break;

@@ -1004,11 +1004,22 @@ hs_compute_params(HsScanState *hs, List *param_states, List *param_exprs,
 		ExprState  *es = lfirst(lc);
 		bool		isnull;
 		Datum		d = ExecEvalExpr(es, econtext, &isnull);
-		StringInfoData buf;
+		Oid			type = exprType(lfirst(lc2));
 
-		initStringInfo(&buf);
-		hs_deparse_literal(&buf, d, exprType(lfirst(lc2)), isnull);
-		hs->param_values[i++] = buf.data;
+		hs->param_types[i] = type;
+		if (isnull)
+			hs->param_values[i] = NULL;
+		else
+		{
+			Oid			outfunc;
+			bool		varlena;
+			FmgrInfo	flinfo;
+
+			getTypeOutputInfo(type, &outfunc, &varlena);
+			fmgr_info(outfunc, &flinfo);
+			hs->param_values[i] = hs_output_value(&flinfo, d);
+		}
+		i++;
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -1040,6 +1051,7 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	fs->hs.param_exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 	fs->hs.nparams = list_length(fsplan->fdw_exprs);
 	fs->hs.param_values = palloc0(sizeof(char *) * (fs->hs.nparams + 1));
+	fs->hs.param_types = palloc0(sizeof(Oid) * (fs->hs.nparams + 1));
 	fs->has_exec_params = has_exec_param_walker((Node *) fsplan->fdw_exprs, NULL);
 	fs->hs.econtext = node->ss.ps.ps_ExprContext;
 	fs->row_cxt = AllocSetContextCreate(estate->es_query_cxt, "hashshard row",
@@ -1190,7 +1202,7 @@ hsEndForeignScan(ForeignScanState *node)
  *		The remote SQL as EXPLAIN shows it: parameters as $n.
  */
 static char *
-hs_explain_sql(const char *sql)
+hs_explain_sql(const char *sql, List *params)
 {
 	StringInfoData buf;
 	const char *p;
@@ -1200,10 +1212,20 @@ hs_explain_sql(const char *sql)
 	{
 		if (p[0] == '$' && p[1] == '{')
 		{
-			const char *end = strchr(p, '}');
+			char	   *end;
+			long		n = strtol(p + 2, &end, 10);
+			Node	   *e = (n >= 1 && n <= list_length(params)) ?
+			list_nth(params, n - 1) : NULL;
 
-			appendStringInfoChar(&buf, '$');
-			appendBinaryStringInfo(&buf, p + 2, end - p - 2);
+			/* constants are shown as literals, parameters as $n */
+			if (e && IsA(e, Const))
+				hs_deparse_literal(&buf, ((Const *) e)->constvalue,
+								   ((Const *) e)->consttype,
+								   ((Const *) e)->constisnull);
+			else if (e && IsA(e, Param) && ((Param *) e)->paramkind == PARAM_EXTERN)
+				appendStringInfo(&buf, "$%d", ((Param *) e)->paramid);
+			else
+				appendStringInfo(&buf, "$%ld", n);
 			p = end;
 			continue;
 		}
@@ -1220,7 +1242,8 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("Node", strVal(list_nth(fsplan->fdw_private, HSP_NODE)), es);
 	if (es->verbose)
 		ExplainPropertyText("Remote SQL",
-							hs_explain_sql(strVal(list_nth(fsplan->fdw_private, HSP_SQL))),
+							hs_explain_sql(strVal(list_nth(fsplan->fdw_private, HSP_SQL)),
+										   fsplan->fdw_exprs),
 							es);
 }
 
@@ -2012,6 +2035,7 @@ hsBeginDirectModify(ForeignScanState *node, int eflags)
 	ds->ss.param_exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 	ds->ss.nparams = list_length(fsplan->fdw_exprs);
 	ds->ss.param_values = palloc0(sizeof(char *) * (ds->ss.nparams + 1));
+	ds->ss.param_types = palloc0(sizeof(Oid) * (ds->ss.nparams + 1));
 	ds->ss.econtext = node->ss.ps.ps_ExprContext;
 	ds->ss.tupdesc = RelationGetDescr(ds->rel);
 	ds->ss.attinmeta = TupleDescGetAttInMetadata(ds->ss.tupdesc);
@@ -2032,13 +2056,12 @@ hsIterateDirectModify(ForeignScanState *node)
 
 	if (!ds->done)
 	{
-		StringInfoData text;
 		PGresult   *res;
 
 		hs_compute_params(&ds->ss, ds->ss.param_exprs, fsplan->fdw_exprs,
 						  ds->ss.econtext);
-		text.data = hs_splice_params(ds->ss.sql, ds->ss.param_values);
-		res = hs_exec(ds->ss.hc, text.data, true);
+		res = hs_exec_params(ds->ss.hc, ds->ss.sql, ds->ss.nparams,
+							 ds->ss.param_values, ds->ss.param_types, true);
 		ds->done = true;
 		if (ds->settag)
 			estate->es_processed += atol(PQcmdTuples(res));
@@ -2080,7 +2103,8 @@ hsExplainDirectModify(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("Node", strVal(list_nth(fsplan->fdw_private, HSD_NODE)), es);
 	if (es->verbose)
 		ExplainPropertyText("Remote SQL",
-							hs_explain_sql(strVal(list_nth(fsplan->fdw_private, HSD_SQL))),
+							hs_explain_sql(strVal(list_nth(fsplan->fdw_private, HSD_SQL)),
+										   fsplan->fdw_exprs),
 							es);
 }
 
