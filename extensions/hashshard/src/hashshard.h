@@ -127,6 +127,7 @@ struct HsConn
 	bool		prepared;		/* PREPARE TRANSACTION succeeded */
 	bool		broken;			/* state unknown: discard at end of xact */
 	bool		used_in_xact;	/* touched during the current local xact */
+	bool		fresh;			/* nothing succeeded on it yet in this xact */
 	char	   *gid;			/* gid while prepared */
 	HsScanState *busy;			/* scan whose result is in flight */
 	bool		copy_pending;	/* a COPY's result is still to be read */

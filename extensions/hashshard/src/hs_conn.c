@@ -351,14 +351,54 @@ hs_get_conn(Oid serverid, Oid userid, bool will_write)
 	hc->fetch_size = hs_option_int(server->options, "fetch_size", 10000);
 	hc->batch_size = hs_option_int(server->options, "batch_size", 100);
 
-	/* a connection that died while idle is replaced before any use */
+	/*
+	 * A connection that died while idle (node restarted: the socket reads
+	 * as closed) is replaced before its first use in a transaction.
+	 */
 	if (hc->conn != NULL && !hc->used_in_xact &&
-		(hc->broken || PQstatus(hc->conn) != CONNECTION_OK))
+		(hc->broken || !PQconsumeInput(hc->conn) ||
+		 PQstatus(hc->conn) != CONNECTION_OK))
 		hs_disconnect(hc);
 	if (hc->conn == NULL)
 		hs_connect(hc);
+	if (!hc->used_in_xact)
+		hc->fresh = true;
 	hc->used_in_xact = true;
 	return hc;
+}
+
+/*
+ * hs_reconnect_fresh
+ *		The connection failed on its first command of the transaction: no
+ *		remote state was lost (the node restarted, or our backend there
+ *		ended), so reconnect and let the caller retry, once.  False when
+ *		something already succeeded on it in this transaction.
+ */
+static bool
+hs_reconnect_fresh(HsConn *hc)
+{
+	bool		wrote = hc->wrote;
+
+	if (!hc->fresh)
+		return false;
+	hc->fresh = false;
+	if (hc->conn)
+		PQfinish(hc->conn);
+	hc->conn = NULL;
+	if (hc->wes)
+		FreeWaitEventSet(hc->wes);
+	hc->wes = NULL;
+	if (hc->stmts)
+		hash_destroy(hc->stmts);
+	hc->stmts = NULL;
+	hc->nstmts = 0;
+	hc->xact_depth = 0;
+	hc->pending_release = 0;
+	hc->busy = NULL;
+	hc->broken = false;
+	hs_connect(hc);
+	hc->wrote = wrote;
+	return true;
 }
 
 /*
@@ -578,14 +618,10 @@ static PGresult *
 hs_roundtrip(HsConn *hc, const char *sql, bool write)
 {
 	StringInfoData buf;
-	bool		fresh;
 	int			attempt;
-	int			saved_depth = hc->xact_depth;
-	int			saved_release = hc->pending_release;
 	bool		saved_wrote = hc->wrote;
 
 	hs_conn_drain(hc);
-	fresh = (hc->xact_depth == 0 && hc->pending_release == 0);
 	for (attempt = 0;; attempt++)
 	{
 		PGresult   *res;
@@ -603,29 +639,21 @@ hs_roundtrip(HsConn *hc, const char *sql, bool write)
 		}
 		if (!failed)
 		{
+			hc->fresh = false;
 			if (PQresultStatus(res) == PGRES_FATAL_ERROR)
 				hs_report_result(ERROR, res, hc, sql);
 			pfree(buf.data);
 			return res;
 		}
-		if (fresh && attempt == 0)
+		if (attempt == 0)
 		{
-			/* nothing was lost on the node: reconnect and retry */
-			hc->xact_depth = saved_depth;
-			hc->pending_release = saved_release;
 			hc->wrote = saved_wrote;
-			PQfinish(hc->conn);
-			hc->conn = NULL;
-			if (hc->wes)
-				FreeWaitEventSet(hc->wes);
-			hc->wes = NULL;
-			if (hc->stmts)
-				hash_destroy(hc->stmts);
-			hc->stmts = NULL;
-			hc->nstmts = 0;
-			hs_connect(hc);
-			pfree(buf.data);
-			continue;
+			if (hs_reconnect_fresh(hc))
+			{
+				/* nothing was lost on the node: retry on a new connection */
+				pfree(buf.data);
+				continue;
+			}
 		}
 		hc->broken = true;
 		hs_report_result(ERROR, NULL, hc, sql);
@@ -685,6 +713,7 @@ hs_get_result(HsConn *hc, const char *sql)
 		hc->broken = true;
 		hs_report_result(ERROR, NULL, hc, sql);
 	}
+	hc->fresh = false;
 	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
 		hs_report_result(ERROR, res, hc, sql);
 	return res;
@@ -830,6 +859,14 @@ hs_prepared_name(HsConn *hc, const char *sql, int nparams, Oid *types)
 	numbered = hs_numbered_sql(sql);
 	res = PQprepare(hc->conn, psprintf("hs_s%d", hc->nstmts + 1), numbered,
 					nparams, types);
+	if ((res == NULL || PQstatus(hc->conn) != CONNECTION_OK) &&
+		hs_reconnect_fresh(hc))
+	{
+		if (res)
+			PQclear(res);
+		hc->stmts = NULL;
+		return hs_prepared_name(hc, sql, nparams, types);
+	}
 	if (res == NULL || PQstatus(hc->conn) != CONNECTION_OK)
 	{
 		if (res)
@@ -878,16 +915,31 @@ hs_exec_params(HsConn *hc, const char *sql, int nparams, char **values,
 	StringInfoData buf;
 	PGresult   *res;
 
+	bool		wrote = hc->wrote;
+	bool		failed;
+	int			attempt;
+
 	hs_conn_drain(hc);
-	initStringInfo(&buf);
-	hs_build_prefix(hc, &buf, write, false);
-	if (!hs_send_prepared_or_text(hc, &buf, sql, nparams, values, types, false))
+	for (attempt = 0;; attempt++)
 	{
-		hc->broken = true;
-		hs_report_result(ERROR, NULL, hc, sql);
+		initStringInfo(&buf);
+		hs_build_prefix(hc, &buf, write, false);
+		failed = !hs_send_prepared_or_text(hc, &buf, sql, nparams, values,
+										   types, false);
+		res = failed ? NULL : hs_collect(hc, sql, &failed, 0);
+		pfree(buf.data);
+		if (!failed)
+			break;
+		hc->wrote = wrote;
+		if (attempt > 0 || !hs_reconnect_fresh(hc))
+		{
+			hc->broken = true;
+			hs_report_result(ERROR, NULL, hc, sql);
+		}
 	}
-	res = hs_get_result(hc, sql);
-	pfree(buf.data);
+	hc->fresh = false;
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		hs_report_result(ERROR, res, hc, sql);
 	return res;
 }
 
@@ -973,11 +1025,21 @@ hs_conn_drain(HsConn *hc)
 		return;
 	res = hs_collect(hc, ss->sql, &failed, 0);
 	hc->busy = NULL;
+	if (failed && hs_reconnect_fresh(hc))
+	{
+		/* send it again on the new connection */
+		ss->sent = false;
+		ss->cursor_open = false;
+		hs_scan_send(ss);
+		res = hs_collect(hc, ss->sql, &failed, 0);
+		hc->busy = NULL;
+	}
 	if (failed)
 	{
 		hc->broken = true;
 		hs_report_result(ERROR, NULL, hc, ss->sql);
 	}
+	hc->fresh = false;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		hs_report_result(ERROR, res, hc, ss->sql);
 	if (ss->res)
