@@ -82,7 +82,7 @@ static void hs_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 static PGconn *hs_connect(HsConn *hc);
 static void hs_disconnect(HsConn *hc);
 static bool hs_wait_socket(HsConn *hc, TimestampTz deadline);
-static bool hs_send_raw(HsConn *hc, const char *text);
+static bool hs_send_raw(HsConn *hc, const char *query);
 static char *hs_numbered_sql(const char *sql);
 static PGresult *hs_collect(HsConn *hc, const char *sql, bool *conn_failed,
 							TimestampTz deadline);
@@ -352,8 +352,8 @@ hs_get_conn(Oid serverid, Oid userid, bool will_write)
 	hc->batch_size = hs_option_int(server->options, "batch_size", 100);
 
 	/*
-	 * A connection that died while idle (node restarted: the socket reads
-	 * as closed) is replaced before its first use in a transaction.
+	 * A connection that died while idle (node restarted: the socket reads as
+	 * closed) is replaced before its first use in a transaction.
 	 */
 	if (hc->conn != NULL && !hc->used_in_xact &&
 		(hc->broken || !PQconsumeInput(hc->conn) ||
@@ -602,9 +602,9 @@ hs_report_result(int elevel, PGresult *res, HsConn *hc, const char *sql)
  *		Send a query string; false when the connection is dead.
  */
 static bool
-hs_send_raw(HsConn *hc, const char *text)
+hs_send_raw(HsConn *hc, const char *query)
 {
-	return PQsendQuery(hc->conn, text) == 1;
+	return PQsendQuery(hc->conn, query) == 1;
 }
 
 /*
@@ -952,7 +952,7 @@ hs_scan_send(HsScanState *ss)
 {
 	HsConn	   *hc = ss->hc;
 	StringInfoData buf;
-	const char *text;
+	const char *query;
 	bool		ok;
 
 	if (ss->sent)
@@ -973,20 +973,20 @@ hs_scan_send(HsScanState *ss)
 	hs_build_prefix(hc, &buf, ss->force_xact, ss->use_cursor);
 	if (ss->use_cursor)
 	{
-		text = hs_scan_text(ss);
-		appendStringInfoString(&buf, text);
+		query = hs_scan_text(ss);
+		appendStringInfoString(&buf, query);
 		ok = hs_send_raw(hc, buf.data);
 	}
 	else
 	{
-		text = ss->sql;
+		query = ss->sql;
 		ok = hs_send_prepared_or_text(hc, &buf, ss->sql, ss->nparams,
 									  ss->param_values, ss->param_types, false);
 	}
 	if (!ok)
 	{
 		hc->broken = true;
-		hs_report_result(ERROR, NULL, hc, text);
+		hs_report_result(ERROR, NULL, hc, query);
 	}
 	pfree(buf.data);
 	ss->sent = true;
@@ -1211,11 +1211,12 @@ hs_pre_commit(void)
 		if (hc->xact_depth > 0 && hc->wrote)
 			nwritten++;
 	}
+
 	/*
-	 * Two-phase commit when several nodes were written, and also when one
-	 * was and the transaction wrote locally too (it has an xid): then the
-	 * local commit must be the decision, or a failure between the node's
-	 * commit and ours would keep one half.
+	 * Two-phase commit when several nodes were written, and also when one was
+	 * and the transaction wrote locally too (it has an xid): then the local
+	 * commit must be the decision, or a failure between the node's commit and
+	 * ours would keep one half.
 	 */
 	twophase = nwritten > 1 ||
 		(nwritten == 1 && TransactionIdIsValid(GetTopTransactionIdIfAny()));
@@ -1225,6 +1226,14 @@ hs_pre_commit(void)
 		/* part of the local transaction: it commits if and only if we do */
 		hs_insert_commit_record(hs_make_gid(fxid, InvalidOid));
 		CommandCounterIncrement();
+
+		/*
+		 * Flush the WAL of our transaction id before any node prepares a
+		 * branch named after it: otherwise a crash could forget the id, a
+		 * later transaction would get it again, and its commit record would
+		 * decide for the branches of this one.
+		 */
+		XLogFlush(XactLastRecEnd);
 	}
 
 	/* send COMMIT or PREPARE TRANSACTION everywhere, then collect */

@@ -642,11 +642,11 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	use_cursor = (best_path->path.rows > fetch_size);
 
 	fsplan = make_foreignscan(tlist, local_exprs, scan_relid, params,
-							list_make5(makeString(sql.data), attrs,
-									   makeInteger(use_cursor),
-									   makeInteger(for_update),
-									   makeInteger((int) ri->serverid)),
-							fdw_scan_tlist, NIL, outer_plan);
+							  list_make5(makeString(sql.data), attrs,
+										 makeInteger(use_cursor),
+										 makeInteger(for_update),
+										 makeInteger((int) ri->serverid)),
+							  fdw_scan_tlist, NIL, outer_plan);
 	fsplan->fdw_private = lappend(fsplan->fdw_private,
 								  makeString(server->servername));
 	return fsplan;

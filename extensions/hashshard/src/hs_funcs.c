@@ -177,6 +177,39 @@ hs_check_expr(Oid hashfunc, const char *keycol, int modulus, int remainder)
  * create_distributed_table
  * ------------------------------------------------------------------------ */
 
+/*
+ * hs_move_rows
+ *		INSERT the rows of the old table into the new parent: routed to the
+ *		shards and sent with the COPY protocol (hs_moving_rows), progress
+ *		in pg_stat_progress_copy.  Returns the number of rows.
+ */
+static int64
+hs_move_rows(Oid relid, const char *tmpsql, const char *relsql, int64 total)
+{
+	volatile int64 moved = 0;
+
+	hs_moving_rows = true;
+	hs_move_total = total;
+	hs_move_done = 0;
+	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
+	pgstat_progress_update_param(PROGRESS_COPY_COMMAND, PROGRESS_COPY_COMMAND_FROM);
+	pgstat_progress_update_param(PROGRESS_COPY_TYPE, PROGRESS_COPY_TYPE_CALLBACK);
+	PG_TRY();
+	{
+		if (SPI_execute(psprintf("INSERT INTO %s SELECT * FROM ONLY %s", tmpsql, relsql),
+						false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "hashshard: moving rows failed");
+		moved = SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		hs_moving_rows = false;
+		pgstat_progress_end_command();
+	}
+	PG_END_TRY();
+	return moved;
+}
+
 static void
 hs_refuse(Relation rel, const char *why, const char *hint)
 {
@@ -483,11 +516,12 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 			local_ddl = lappend(local_ddl,
 								psprintf("ALTER TABLE %s ADD %s", relsql, def));
 	}
+
 	/*
 	 * Indexes that are not constraints: kept for undistribute_table, and
 	 * created on every shard table too (they serve the pushed-down WHERE
-	 * clauses; a unique one holds per shard, and contains the shard key).
-	 * The shard's copy is the definition with "name ON table" replaced.
+	 * clauses; a unique one holds per shard, and contains the shard key). The
+	 * shard's copy is the definition with "name ON table" replaced.
 	 */
 	q = psprintf("SELECT pg_catalog.pg_get_indexdef(i.indexrelid), "
 				 "pg_catalog.regexp_replace(pg_catalog.pg_get_indexdef(i.indexrelid), "
@@ -558,25 +592,7 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 	{
 		ereport(NOTICE,
 				(errmsg("moving %s rows of \"%s\" to %d shards", v, relname, nshards)));
-		hs_moving_rows = true;
-		hs_move_total = strtoll(v, NULL, 10);
-		hs_move_done = 0;
-		pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
-		pgstat_progress_update_param(PROGRESS_COPY_COMMAND, PROGRESS_COPY_COMMAND_FROM);
-		pgstat_progress_update_param(PROGRESS_COPY_TYPE, PROGRESS_COPY_TYPE_CALLBACK);
-		PG_TRY();
-		{
-			if (SPI_execute(psprintf("INSERT INTO %s SELECT * FROM ONLY %s", tmpsql, relsql),
-							false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "hashshard: moving rows failed");
-			moved = SPI_processed;
-		}
-		PG_FINALLY();
-		{
-			hs_moving_rows = false;
-			pgstat_progress_end_command();
-		}
-		PG_END_TRY();
+		moved = hs_move_rows(relid, tmpsql, relsql, strtoll(v, NULL, 10));
 	}
 
 	/* swap: same owner, privileges, sequences, name */
