@@ -1490,6 +1490,11 @@ hs_commit_prepared(void)
 														 HS_CLEANUP_TIMEOUT_MS));
 			if (!failed && PQresultStatus(res) == PGRES_COMMAND_OK)
 				ok = true;
+			/* "does not exist": recovery committed it meanwhile */
+			if (!failed && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+				PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+				strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42704") == 0)
+				ok = true;
 			if (res)
 				PQclear(res);
 			if (failed)
