@@ -18,10 +18,14 @@ DROP DATABASE IF EXISTS hs_scan_n1;
 DROP DATABASE IF EXISTS hs_scan_n2;
 CREATE DATABASE hs_scan_n1;
 CREATE DATABASE hs_scan_n2;
-SELECT format('CREATE SERVER %I FOREIGN DATA WRAPPER hashshard OPTIONS (host %L, port %L, dbname %L)',
-              'scan_n' || i, split_part(current_setting('unix_socket_directories'), ',', 1),
-              current_setting('port'), 'hs_scan_n' || i)
-FROM generate_series(1, 2) i \gexec
+DO $$
+BEGIN
+  FOR i IN 1..2 LOOP
+    EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER hashshard OPTIONS (host %L, port %L, dbname %L)',
+                   'scan_n' || i, split_part(current_setting('unix_socket_directories'), ',', 1),
+                   current_setting('port'), 'hs_scan_n' || i);
+  END LOOP;
+END $$;
 CREATE USER MAPPING FOR CURRENT_USER SERVER scan_n1;
 CREATE USER MAPPING FOR CURRENT_USER SERVER scan_n2;
 RESET client_min_messages;
@@ -90,6 +94,25 @@ SELECT c.id, (SELECT count(*) FROM orders_l o WHERE o.customer_id = c.id AND o.q
 FROM customers_l c WHERE c.id < 6 ORDER BY c.id;
 RESET enable_hashjoin;
 RESET enable_mergejoin;
+
+-- errors caught by exception blocks (subtransactions) while outer scans of
+-- the same nodes are open: the outer results survive
+CREATE FUNCTION try_insert(i int) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO customers VALUES (i, 'again', 0);
+  RETURN 'inserted';
+EXCEPTION WHEN unique_violation THEN
+  RETURN 'duplicate';
+END $$;
+SELECT id, try_insert(id) FROM customers WHERE id <= 4 ORDER BY id;
+SELECT id, try_insert(id + 1000) FROM customers WHERE id <= 3 ORDER BY id;
+BEGIN;
+SELECT id, try_insert(id + 2000) FROM customers WHERE id <= 3 ORDER BY id;
+SELECT id, try_insert(id + 2000) FROM customers WHERE id <= 3 ORDER BY id;
+COMMIT;
+SELECT count(*) FROM customers WHERE id > 1000;
+DELETE FROM customers WHERE id > 1000;
+DROP FUNCTION try_insert(int);
 
 -- TRUNCATE runs on the nodes and rolls back with the transaction
 BEGIN;

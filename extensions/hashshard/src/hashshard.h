@@ -87,6 +87,14 @@
 #define HS_MAX_SHARDS		4096
 #define HS_GID_PREFIX		"hs"
 
+/*
+ * Parameters in remote query texts are written HS_PARAM_OPEN n
+ * HS_PARAM_CLOSE: bytes no identifier or literal of ours contains, so the
+ * markers cannot be confused with the query's own text.
+ */
+#define HS_PARAM_OPEN		'\x01'
+#define HS_PARAM_CLOSE		'\x02'
+
 /* Fault injection points of hashshard.debug_fault (tests only) */
 typedef enum HsFault
 {
@@ -134,6 +142,7 @@ struct HsConn
 	List	   *queue;			/* scans waiting to send (HsScanState *) */
 	int			fetch_size;
 	int			batch_size;
+	bool		discard_next;	/* a forgotten scan's result is in flight */
 	HTAB	   *stmts;			/* prepared statements: text -> name */
 	int			nstmts;
 };
@@ -150,6 +159,7 @@ struct HsScanState
 	bool		use_cursor;		/* fetch in batches through a cursor */
 	bool		force_xact;		/* needs a remote transaction (writes) */
 	int			nest_level;		/* subtransaction level that started it */
+	int			fetch_size;		/* batch size of its cursor, fixed at start */
 	bool		sent;			/* query (or current FETCH) sent */
 	bool		have_result;
 	bool		eof;
@@ -184,7 +194,7 @@ extern void hs_xact_init(void);
 extern PGconn *hs_connect_standalone(ForeignServer *server, UserMapping *um,
 									 bool raise, char **errmsg_out);
 extern void hs_mark_written(HsConn *hc);
-extern char *hs_make_gid(FullTransactionId fxid, Oid serverid);
+extern char *hs_make_gid(FullTransactionId fxid, Oid id);
 extern const char *hs_gid_like_prefix(void);
 extern char *hs_splice_params(const char *sql, int nparams, char **values,
 							  Oid *types);

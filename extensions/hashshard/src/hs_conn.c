@@ -91,6 +91,7 @@ static void hs_build_prefix(HsConn *hc, StringInfo buf, bool write,
 static bool hs_cleanup_command(HsConn *hc, const char *sql);
 static void hs_cancel_and_drain(HsConn *hc);
 static void hs_pre_commit(void);
+static void hs_collect_commits(List *sent);
 static void hs_commit_prepared(void);
 static void hs_abort_all(void);
 static void hs_end_xact(void);
@@ -736,7 +737,7 @@ hs_scan_text(HsScanState *ss)
 	initStringInfo(&buf);
 	if (ss->use_cursor && ss->cursor_open)
 	{
-		appendStringInfo(&buf, "FETCH %d FROM hs_c%d", ss->hc->fetch_size,
+		appendStringInfo(&buf, "FETCH %d FROM hs_c%d", ss->fetch_size,
 						 ss->cursor_no);
 		return buf.data;
 	}
@@ -746,7 +747,7 @@ hs_scan_text(HsScanState *ss)
 	appendStringInfoString(&buf, hs_splice_params(ss->sql, ss->nparams,
 												  ss->param_values,
 												  ss->param_types));
-	appendStringInfo(&buf, "; FETCH %d FROM hs_c%d", ss->hc->fetch_size,
+	appendStringInfo(&buf, "; FETCH %d FROM hs_c%d", ss->fetch_size,
 					 ss->cursor_no);
 	ss->cursor_open = true;
 	return buf.data;
@@ -754,8 +755,8 @@ hs_scan_text(HsScanState *ss)
 
 /*
  * hs_splice_params
- *		The query text with each ${n} replaced by the typed literal of
- *		values[n-1] (simple protocol).
+ *		The query text with each parameter marker n replaced by the typed
+ *		literal of values[n-1] (simple protocol).
  */
 char *
 hs_splice_params(const char *sql, int nparams, char **values, Oid *types)
@@ -766,12 +767,13 @@ hs_splice_params(const char *sql, int nparams, char **values, Oid *types)
 	initStringInfo(&buf);
 	while (*p)
 	{
-		if (p[0] == '$' && p[1] == '{')
+		if (p[0] == HS_PARAM_OPEN)
 		{
 			char	   *end;
-			long		i = strtol(p + 2, &end, 10);
+			long		i = strtol(p + 1, &end, 10);
 
-			Assert(*end == '}' && i >= 1 && i <= nparams);
+			if (*end != HS_PARAM_CLOSE || i < 1 || i > nparams)
+				elog(ERROR, "hashshard: malformed parameter in remote query");
 			if (values[i - 1] == NULL)
 				appendStringInfoString(&buf, "NULL");
 			else
@@ -790,7 +792,8 @@ hs_splice_params(const char *sql, int nparams, char **values, Oid *types)
 
 /*
  * hs_numbered_sql
- *		The query text with ${n} written $n, for a prepared statement.
+ *		The query text with parameter markers written $n, for a prepared
+ *		statement and for messages.
  */
 static char *
 hs_numbered_sql(const char *sql)
@@ -801,12 +804,14 @@ hs_numbered_sql(const char *sql)
 	initStringInfo(&buf);
 	for (p = sql; *p; p++)
 	{
-		if (p[0] == '$' && p[1] == '{')
+		if (p[0] == HS_PARAM_OPEN)
 		{
-			const char *end = strchr(p, '}');
+			const char *end = strchr(p, HS_PARAM_CLOSE);
 
+			if (end == NULL)
+				elog(ERROR, "hashshard: malformed parameter in remote query");
 			appendStringInfoChar(&buf, '$');
-			appendBinaryStringInfo(&buf, p + 2, end - p - 2);
+			appendBinaryStringInfo(&buf, p + 1, end - p - 1);
 			p = end;
 			continue;
 		}
@@ -837,10 +842,19 @@ hs_prepared_name(HsConn *hc, const char *sql, int nparams, Oid *types)
 {
 	HsStmt	   *st;
 	bool		found;
-	PGresult   *res;
+	PGresult   *res = NULL;
 	char	   *numbered;
+	StringInfoData key;
+	int			i;
+	bool		failed = false;
+	char		name[24];
 
-	if (strlen(sql) > HS_STMT_MAX_TEXT)
+	/* the key is the text and the parameter types */
+	initStringInfo(&key);
+	appendStringInfoString(&key, sql);
+	for (i = 0; i < nparams; i++)
+		appendStringInfo(&key, "%c%u", i == 0 ? HS_PARAM_CLOSE : ',', types[i]);
+	if (key.len > HS_STMT_MAX_TEXT)
 		return NULL;
 	if (hc->stmts == NULL)
 	{
@@ -851,33 +865,29 @@ hs_prepared_name(HsConn *hc, const char *sql, int nparams, Oid *types)
 		hc->stmts = hash_create("hashshard prepared statements", 64, &ctl,
 								HASH_ELEM | HASH_STRINGS);
 	}
-	st = hash_search(hc->stmts, sql, HASH_FIND, &found);
+	st = hash_search(hc->stmts, key.data, HASH_FIND, &found);
 	if (found)
 		return st->name;
 	if (hc->nstmts >= HS_MAX_STMTS)
 		return NULL;
 	numbered = hs_numbered_sql(sql);
-	res = PQprepare(hc->conn, psprintf("hs_s%d", hc->nstmts + 1), numbered,
-					nparams, types);
-	if ((res == NULL || PQstatus(hc->conn) != CONNECTION_OK) &&
-		hs_reconnect_fresh(hc))
-	{
-		if (res)
-			PQclear(res);
-		hc->stmts = NULL;
+	snprintf(name, sizeof(name), "hs_s%d", hc->nstmts + 1);
+	/* sent and read like any query: interruptible, and retried once */
+	if (!PQsendPrepare(hc->conn, name, numbered, nparams, types))
+		failed = true;
+	else
+		res = hs_collect(hc, numbered, &failed, 0);
+	if (failed && hs_reconnect_fresh(hc))
 		return hs_prepared_name(hc, sql, nparams, types);
-	}
-	if (res == NULL || PQstatus(hc->conn) != CONNECTION_OK)
+	if (failed)
 	{
-		if (res)
-			PQclear(res);
 		hc->broken = true;
 		hs_report_result(ERROR, NULL, hc, numbered);
 	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		hs_report_result(ERROR, res, hc, numbered);
 	PQclear(res);
-	st = hash_search(hc->stmts, sql, HASH_ENTER, NULL);
+	st = hash_search(hc->stmts, key.data, HASH_ENTER, NULL);
 	snprintf(st->name, sizeof(st->name), "hs_s%d", ++hc->nstmts);
 	return st->name;
 }
@@ -969,6 +979,8 @@ hs_scan_send(HsScanState *ss)
 		return;
 	}
 	hc->queue = list_delete_ptr(hc->queue, ss);
+	if (hc->copy_pending || hc->discard_next)
+		hs_conn_drain(hc);
 	initStringInfo(&buf);
 	hs_build_prefix(hc, &buf, ss->force_xact, ss->use_cursor);
 	if (ss->use_cursor)
@@ -1021,6 +1033,19 @@ hs_conn_drain(HsConn *hc)
 			hs_report_result(ERROR, res, hc, "COPY ... FROM STDIN");
 		PQclear(res);
 	}
+	if (hc->discard_next)
+	{
+		/* the result of a scan whose query went away with its portal */
+		hc->discard_next = false;
+		res = hs_collect(hc, NULL, &failed, 0);
+		if (res)
+			PQclear(res);
+		if (failed)
+		{
+			hc->broken = true;
+			hs_report_result(ERROR, NULL, hc, NULL);
+		}
+	}
 	if (ss == NULL)
 		return;
 	res = hs_collect(hc, ss->sql, &failed, 0);
@@ -1036,12 +1061,18 @@ hs_conn_drain(HsConn *hc)
 	}
 	if (failed)
 	{
+		ss->sent = false;
 		hc->broken = true;
 		hs_report_result(ERROR, NULL, hc, ss->sql);
 	}
 	hc->fresh = false;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		/* the scan is done for: it must not wait for this result again */
+		ss->sent = false;
+		ss->eof = true;
 		hs_report_result(ERROR, res, hc, ss->sql);
+	}
 	if (ss->res)
 		PQclear(ss->res);
 	ss->res = res;
@@ -1131,17 +1162,25 @@ hs_gid_like_prefix(void)
 
 /*
  * hs_make_gid
- *		The gid of a transaction (serverid 0: the commit record's key) or
- *		of its branch on one node.
+ *		The gid of a transaction (id 0: the commit record's key) or of its
+ *		branch on one connection (id: the user mapping's oid):
+ *		<prefix><full xid>x<nonce>[_<id>].  The nonce (this backend's start
+ *		time and pid) tells apart two transactions that got the same id
+ *		because a crash made the coordinator forget the first one's id: the
+ *		second one's record then cannot decide for the first one's branches.
  */
 char *
-hs_make_gid(FullTransactionId fxid, Oid serverid)
+hs_make_gid(FullTransactionId fxid, Oid id)
 {
-	if (serverid == InvalidOid)
-		return psprintf("%s" UINT64_FORMAT, hs_gid_like_prefix(),
-						U64FromFullTransactionId(fxid));
-	return psprintf("%s" UINT64_FORMAT "_%u", hs_gid_like_prefix(),
-					U64FromFullTransactionId(fxid), serverid);
+	uint64		nonce = ((uint64) MyStartTimestamp << 16) ^ (uint64) MyProcPid;
+	char	   *gid;
+
+	gid = psprintf("%s" UINT64_FORMAT "x%08x%08x", hs_gid_like_prefix(),
+				   U64FromFullTransactionId(fxid),
+				   (uint32) (nonce >> 32), (uint32) nonce);
+	if (id == InvalidOid)
+		return gid;
+	return psprintf("%s_%u", gid, id);
 }
 
 /*
@@ -1177,6 +1216,96 @@ hs_insert_commit_record(const char *gid)
 }
 
 /*
+ * hs_collect_commits
+ *		Collect the results of the COMMIT / PREPARE TRANSACTION commands in
+ *		"sent" (pairs: connection, command), all of them, then raise the
+ *		first failure.  A command that completed with another tag than its
+ *		own (a failed remote transaction answers ROLLBACK) is a failure.
+ */
+static void
+hs_collect_commits(List *sent)
+{
+	ListCell   *lc;
+	PGresult   *error_res = NULL;
+	HsConn	   *error_hc = NULL;
+	char	   *error_sql = NULL;
+	bool		error_tag = false;
+
+	for (lc = list_head(sent); lc != NULL; lc = lnext(sent, lnext(sent, lc)))
+	{
+		HsConn	   *hc = lfirst(lc);
+		char	   *sql = lfirst(lnext(sent, lc));
+		PGresult   *res;
+		bool		failed;
+		bool		prepare = (strncmp(sql, "PREPARE", 7) == 0);
+
+		res = hs_collect(hc, sql, &failed, 0);
+		if (failed)
+		{
+			hc->broken = true;
+			if (error_hc == NULL)
+			{
+				error_hc = hc;
+				error_sql = sql;
+			}
+			continue;
+		}
+		if (PQresultStatus(res) == PGRES_FATAL_ERROR ||
+			strcmp(PQcmdStatus(res), prepare ? "PREPARE TRANSACTION" : "COMMIT") != 0)
+		{
+			if (error_hc == NULL)
+			{
+				error_hc = hc;
+				error_tag = (PQresultStatus(res) != PGRES_FATAL_ERROR);
+				error_res = error_tag ? NULL : res;
+				error_sql = sql;
+			}
+			if (error_res != res)
+				PQclear(res);
+			/* the remote transaction is gone (PREPARE failed or COMMIT) */
+			hc->xact_depth = 0;
+			if (hc->gid)
+			{
+				pfree(hc->gid);
+				hc->gid = NULL;
+			}
+			continue;
+		}
+		PQclear(res);
+		if (hc->gid)
+			hc->prepared = true;
+		hc->xact_depth = 0;
+	}
+	if (error_hc == NULL)
+		return;
+	if (error_tag)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRANSACTION_ROLLBACK),
+				 errmsg("the remote transaction on node \"%s\" was rolled back instead of committed",
+						error_hc->nodename),
+				 errdetail("An earlier error had aborted it on the node."),
+				 errhint("The transaction was rolled back; retry it.")));
+	if (error_res != NULL)
+	{
+		char	   *state = PQresultErrorField(error_res, PG_DIAG_SQLSTATE);
+
+		if (state && strcmp(state, "55000") == 0 &&
+			strncmp(error_sql, "PREPARE", 7) == 0)
+		{
+			PQclear(error_res);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" does not allow prepared transactions",
+							error_hc->nodename),
+					 errdetail("A transaction that writes on several nodes commits with two-phase commit, and max_prepared_transactions is 0 on the node."),
+					 errhint("Set max_prepared_transactions above 0 (at least max_connections) on node \"%s\" and restart it.",
+							 error_hc->nodename)));
+		}
+	}
+	hs_report_result(ERROR, error_res, error_hc, error_sql);
+}
+
+/*
  * hs_pre_commit
  *		C4, up to and including PREPARE.  Errors abort the local transaction
  *		(the abort callback rolls back what was prepared).
@@ -1190,10 +1319,7 @@ hs_pre_commit(void)
 	bool		twophase;
 	FullTransactionId fxid = InvalidFullTransactionId;
 	List	   *sent = NIL;
-	ListCell   *lc;
-	PGresult   *error_res = NULL;
-	HsConn	   *error_hc = NULL;
-	char	   *error_sql = NULL;
+	int			pass;
 
 	hash_seq_init(&seq, hs_conns);
 	while ((hc = hash_seq_search(&seq)) != NULL)
@@ -1228,100 +1354,77 @@ hs_pre_commit(void)
 		CommandCounterIncrement();
 
 		/*
-		 * Flush the WAL of our transaction id before any node prepares a
-		 * branch named after it: otherwise a crash could forget the id, a
-		 * later transaction would get it again, and its commit record would
-		 * decide for the branches of this one.
+		 * The commit must be durable before COMMIT PREPARED goes out
+		 * (synchronous_commit may be off).  Our id need not be durable before
+		 * the nodes prepare: the gid's nonce keeps a transaction that gets
+		 * the same id after a crash from deciding for ours.
 		 */
-		XLogFlush(XactLastRecEnd);
+		ForceSyncCommit();
 	}
 
-	/* send COMMIT or PREPARE TRANSACTION everywhere, then collect */
+	/*
+	 * A remote transaction that an earlier error aborted would answer COMMIT
+	 * or PREPARE with ROLLBACK, without an error: refuse to commit.
+	 */
 	hash_seq_init(&seq, hs_conns);
 	while ((hc = hash_seq_search(&seq)) != NULL)
 	{
-		char	   *sql;
-
-		if (!hc->used_in_xact || hc->conn == NULL || hc->xact_depth == 0)
-			continue;
-		if (twophase && hc->wrote)
+		if (hc->used_in_xact && hc->conn != NULL && hc->xact_depth > 0 &&
+			PQtransactionStatus(hc->conn) == PQTRANS_INERROR)
 		{
-			hc->gid = MemoryContextStrdup(TopMemoryContext,
-										  hs_make_gid(fxid, hc->serverid));
-			sql = psprintf("PREPARE TRANSACTION '%s'", hc->gid);
+			hash_seq_term(&seq);
+			ereport(ERROR,
+					(errcode(ERRCODE_IN_FAILED_SQL_TRANSACTION),
+					 errmsg("the remote transaction on node \"%s\" was aborted by an earlier error",
+							hc->nodename),
+					 errdetail("An error on the node was caught locally (a savepoint or an exception block) where no remote savepoint could undo it."),
+					 errhint("The transaction was rolled back; retry it.")));
 		}
-		else
-			sql = pstrdup("COMMIT");
-		if (!hs_send_raw(hc, sql))
-		{
-			hc->broken = true;
-			hs_report_result(ERROR, NULL, hc, sql);
-		}
-		sent = lappend(sent, hc);
-		sent = lappend(sent, sql);
 	}
-	for (lc = list_head(sent); lc != NULL; lc = lnext(sent, lnext(sent, lc)))
-	{
-		char	   *sql;
-		PGresult   *res;
-		bool		failed;
 
-		hc = lfirst(lc);
-		sql = lfirst(lnext(sent, lc));
-		res = hs_collect(hc, sql, &failed, 0);
-		if (failed)
+	/*
+	 * Send COMMIT or PREPARE TRANSACTION everywhere, then collect.  In one
+	 * phase, nodes that were only read commit first: the written node's
+	 * COMMIT goes last, once nothing else can fail.
+	 */
+	for (pass = 0; pass < 2; pass++)
+	{
+		hash_seq_init(&seq, hs_conns);
+		while ((hc = hash_seq_search(&seq)) != NULL)
 		{
-			hc->broken = true;
-			if (error_hc == NULL)
+			char	   *sql;
+
+			if (!hc->used_in_xact || hc->conn == NULL || hc->xact_depth == 0)
+				continue;
+			if (!twophase && hc->wrote != (pass == 1))
+				continue;
+			if (twophase && pass == 1)
+				continue;
+			if (twophase && hc->wrote)
 			{
-				error_hc = hc;
-				error_sql = sql;
-			}
-			continue;
-		}
-		if (PQresultStatus(res) == PGRES_FATAL_ERROR)
-		{
-			if (error_hc == NULL)
-			{
-				error_hc = hc;
-				error_res = res;
-				error_sql = sql;
+				/* one branch per connection: per user mapping, not per node */
+				hc->gid = MemoryContextStrdup(TopMemoryContext,
+											  hs_make_gid(fxid, hc->umid));
+				sql = psprintf("PREPARE TRANSACTION '%s'", hc->gid);
 			}
 			else
-				PQclear(res);
-			/* the remote transaction is gone (PREPARE failed or COMMIT) */
-			hc->xact_depth = 0;
-			if (hc->gid)
+				sql = pstrdup("COMMIT");
+			if (!hs_send_raw(hc, sql))
 			{
-				pfree(hc->gid);
-				hc->gid = NULL;
+				hc->broken = true;
+				hs_report_result(ERROR, NULL, hc, sql);
 			}
-			continue;
+			sent = lappend(sent, hc);
+			sent = lappend(sent, sql);
 		}
-		PQclear(res);
-		if (hc->gid)
-			hc->prepared = true;
-		hc->xact_depth = 0;
-	}
-	if (error_hc != NULL)
-	{
-		char	   *state = error_res ?
-		PQresultErrorField(error_res, PG_DIAG_SQLSTATE) : NULL;
-
-		if (state && strcmp(state, "55000") == 0 && error_hc->gid == NULL &&
-			strncmp(error_sql, "PREPARE", 7) == 0)
+		if (!twophase && pass == 0)
 		{
-			PQclear(error_res);
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("node \"%s\" does not allow prepared transactions",
-							error_hc->nodename),
-					 errdetail("A transaction that writes on several nodes commits with two-phase commit, and max_prepared_transactions is 0 on the node."),
-					 errhint("Set max_prepared_transactions above 0 (at least max_connections) on node \"%s\" and restart it.",
-							 error_hc->nodename)));
+			/* read-only nodes: collect before the written one commits */
+			hs_collect_commits(sent);
+			sent = NIL;
 		}
-		hs_report_result(ERROR, error_res, error_hc, error_sql);
 	}
+	hs_collect_commits(sent);
 	if (twophase)
 	{
 		if (hs_debug_fault == HS_FAULT_ERROR_AFTER_PREPARE)
@@ -1433,6 +1536,7 @@ hs_cancel_and_drain(HsConn *hc)
 	hc->busy = NULL;
 	hc->queue = NIL;
 	hc->copy_pending = false;
+	hc->discard_next = false;
 }
 
 /*
@@ -1570,6 +1674,7 @@ hs_end_xact(void)
 		hc->busy = NULL;
 		hc->queue = NIL;
 		hc->copy_pending = false;
+		hc->discard_next = false;
 		if (hc->gid)
 			pfree(hc->gid);
 		hc->gid = NULL;
@@ -1634,7 +1739,9 @@ hs_forget_scans(HsConn *hc, int level)
 {
 	ListCell   *lc;
 	List	   *keep = NIL;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 
+	/* (the current context is reset when the subtransaction ends) */
 	foreach(lc, hc->queue)
 	{
 		HsScanState *ss = lfirst(lc);
@@ -1642,6 +1749,7 @@ hs_forget_scans(HsConn *hc, int level)
 		if (ss->nest_level < level)
 			keep = lappend(keep, ss);
 	}
+	MemoryContextSwitchTo(old);
 	hc->queue = keep;
 	if (hc->busy != NULL && hc->busy->nest_level >= level)
 	{

@@ -13,7 +13,8 @@
  * Relations are aliased r<relid> (their index in the planner's range
  * table), so one printer serves scans, joins and aggregates.
  *
- * Constants and parameters alike are printed as ${n}: when the query is
+ * Constants and parameters alike are printed as markers (HS_PARAM_OPEN n
+ * HS_PARAM_CLOSE, shown as $n): when the query is
  * sent (hs_conn.c) their values, printed in the transmission modes (ISO
  * dates, postgres intervals, exact floats) whatever the session's DateStyle,
  * go either as the parameters of a statement prepared once per connection
@@ -233,7 +234,7 @@ ship_walker(Node *node, ShipCtx *ctx)
 				Aggref	   *agg = (Aggref *) node;
 
 				if (!ctx->upper || agg->agglevelsup != 0 ||
-					!hs_is_builtin(agg->aggfnoid) ||
+					!func_ok(agg->aggfnoid) ||
 					!collation_ok(agg->inputcollid) ||
 					agg->aggorder != NIL || agg->aggdirectargs != NIL ||
 					agg->aggvariadic)
@@ -470,7 +471,7 @@ deparse_param(HsDeparseCtx *ctx, Expr *p)
 	}
 	if (lc == NULL)
 		*ctx->params = lappend(*ctx->params, p);
-	appendStringInfo(ctx->buf, "${%d}", n);
+	appendStringInfo(ctx->buf, "%c%d%c", HS_PARAM_OPEN, n, HS_PARAM_CLOSE);
 }
 
 static void

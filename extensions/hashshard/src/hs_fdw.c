@@ -65,6 +65,7 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
+#include "optimizer/prep.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "optimizer/tlist.h"
@@ -109,6 +110,7 @@ typedef struct HsRelInfo
 	JoinType	jointype;
 	List	   *join_conds;		/* join rel: ON clauses (Exprs) */
 	List	   *join_where;		/* join rel: WHERE clauses (Exprs) */
+	bool		no_stats;		/* never analyzed: row counts are guesses */
 } HsRelInfo;
 
 /* fdw_private of a ForeignScan plan */
@@ -267,9 +269,12 @@ hsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause,
 					   baserel->relid, &ri->attrs_used);
 
-	/* without statistics, assume a modest table */
+	/* without statistics, assume a modest table (and read it by cursor) */
 	if (baserel->tuples < 0)
+	{
 		baserel->tuples = 1000;
+		ri->no_stats = true;
+	}
 	sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0,
 								 JOIN_INNER, NULL);
 	baserel->rows = clamp_row_est(baserel->tuples * sel);
@@ -373,6 +378,7 @@ hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		Max(1.0, log(Max(rows, 2.0)) / log(2.0));
 
 		if (root->limit_tuples > 0 && ri->local_conds == NIL &&
+			root->parse->limitOption == LIMIT_OPTION_COUNT &&
 			list_length(pathkeys) == list_length(root->query_pathkeys) &&
 			bms_membership(root->all_baserels) == BMS_SINGLETON &&
 			root->parse->commandType == CMD_SELECT &&
@@ -565,6 +571,20 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 								  best_path->path.pathkeys, limit, for_update,
 								  &sql, &params);
 		table_close(r, NoLock);
+		if (!for_update)
+		{
+			/* SELECT ... FOR UPDATE / FOR SHARE locks the rows on the node */
+			PlanRowMark *rc = get_plan_rowmark(root->rowMarks, foreignrel->relid);
+
+			if (rc != NULL && rc->strength != LCS_NONE)
+				appendStringInfoString(&sql,
+									   rc->strength >= LCS_FORNOKEYUPDATE ?
+									   " FOR UPDATE" : " FOR SHARE");
+			if (rc != NULL && rc->waitPolicy == LockWaitSkip && rc->strength != LCS_NONE)
+				appendStringInfoString(&sql, " SKIP LOCKED");
+			else if (rc != NULL && rc->waitPolicy == LockWaitError && rc->strength != LCS_NONE)
+				appendStringInfoString(&sql, " NOWAIT");
+		}
 	}
 	else
 	{
@@ -639,7 +659,15 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 			}
 		}
 	}
-	use_cursor = (best_path->path.rows > fetch_size);
+
+	/*
+	 * Read through a cursor when more rows than fetch_size are expected, or
+	 * when the shard was never analyzed and this is not a lookup of a few
+	 * rows: its size is unknown, and a whole result is held in memory.
+	 */
+	use_cursor = (best_path->path.rows > fetch_size) ||
+		(!ri->is_upper && !ri->is_join && ri->no_stats &&
+		 best_path->path.rows > 100);
 
 	fsplan = make_foreignscan(tlist, local_exprs, scan_relid, params,
 							  list_make5(makeString(sql.data), attrs,
@@ -964,6 +992,17 @@ hs_release_result(void *arg)
 		PQclear(hs->res);
 		hs->res = NULL;
 	}
+	/* a portal dropped without ExecutorEnd: the connection forgets it */
+	if (hs->hc != NULL)
+	{
+		hs->hc->queue = list_delete_ptr(hs->hc->queue, hs);
+		if (hs->hc->busy == hs)
+		{
+			hs->hc->busy = NULL;
+			hs->hc->discard_next = true;
+		}
+		hs->hc = NULL;
+	}
 }
 
 static void
@@ -1058,6 +1097,7 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 										ALLOCSET_SMALL_SIZES);
 	hs_register_release(&fs->hs, estate->es_query_cxt);
 	fs->hs.nest_level = GetCurrentTransactionNestLevel();
+	fs->hs.fetch_size = fs->hs.hc->fetch_size;
 	if (fsplan->scan.scanrelid > 0)
 		desc = RelationGetDescr(node->ss.ss_currentRelation);
 	else
@@ -1136,7 +1176,7 @@ hs_next_batch(HsScanState *hs)
 		if (hs->res != NULL)
 		{
 			/* the batch is used up; a full batch of a cursor means more */
-			bool		more = hs->use_cursor && hs->nrows == hs->hc->fetch_size;
+			bool		more = hs->use_cursor && hs->nrows == hs->fetch_size;
 
 			PQclear(hs->res);
 			hs->res = NULL;
@@ -1150,6 +1190,10 @@ hs_next_batch(HsScanState *hs)
 		}
 		/* (the result may arrive early, read by another scan's drain) */
 		hs_scan_wait(hs);
+		CHECK_FOR_INTERRUPTS();
+		if (hs->res == NULL)
+			elog(ERROR, "hashshard: scan of node \"%s\" has no result to read",
+				 hs->hc->nodename);
 	}
 }
 
@@ -1210,10 +1254,10 @@ hs_explain_sql(const char *sql, List *params)
 	initStringInfo(&buf);
 	for (p = sql; *p; p++)
 	{
-		if (p[0] == '$' && p[1] == '{')
+		if (p[0] == HS_PARAM_OPEN)
 		{
 			char	   *end;
-			long		n = strtol(p + 2, &end, 10);
+			long		n = strtol(p + 1, &end, 10);
 			Node	   *e = (n >= 1 && n <= list_length(params)) ?
 			list_nth(params, n - 1) : NULL;
 
@@ -1319,6 +1363,14 @@ hsPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 			{
 				if (!TupleDescAttr(RelationGetDescr(rel), lfirst_int(lc) - 1)->attgenerated)
 					targets = lappend_int(targets, lfirst_int(lc));
+			}
+			/* stored generated columns are computed here: send their values */
+			for (i = 1; i <= RelationGetDescr(rel)->natts; i++)
+			{
+				Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), i - 1);
+
+				if (!a->attisdropped && a->attgenerated)
+					targets = lappend_int(targets, i);
 			}
 		}
 	}

@@ -135,6 +135,29 @@ spi_exec_each(const char *sql_producing_commands)
 		spi_exec(lfirst(lc), SPI_OK_UTILITY);
 }
 
+/*
+ * hs_check_metadata_privileges
+ *		Distributing and dismantling tables writes hashshard's metadata:
+ *		say so up front rather than after the work on the nodes.
+ */
+static void
+hs_check_metadata_privileges(void)
+{
+	Oid			nsp = get_namespace_oid(HS_SCHEMA, false);
+	Oid			tab = get_relname_relid("distributed_tables", nsp);
+	Oid			plc = get_relname_relid("shard_placements", nsp);
+
+	if (pg_class_aclcheck(tab, GetUserId(), ACL_INSERT) != ACLCHECK_OK ||
+		pg_class_aclcheck(tab, GetUserId(), ACL_DELETE) != ACLCHECK_OK ||
+		pg_class_aclcheck(plc, GetUserId(), ACL_INSERT) != ACLCHECK_OK ||
+		pg_class_aclcheck(plc, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change hashshard's metadata"),
+				 errdetail("Distributing or dismantling a table writes hashshard.distributed_tables and hashshard.shard_placements."),
+				 errhint("A superuser may GRANT INSERT, DELETE ON hashshard.distributed_tables, hashshard.shard_placements TO this role.")));
+}
+
 /* ------------------------------------------------------------------------
  * Routing
  * ------------------------------------------------------------------------ */
@@ -178,13 +201,49 @@ hs_check_expr(Oid hashfunc, const char *keycol, int modulus, int remainder)
  * ------------------------------------------------------------------------ */
 
 /*
+ * hs_copy_columns
+ *		The columns rows are copied by (stored generated ones are computed
+ *		again by the target), as a quoted list.
+ */
+static char *
+hs_copy_columns(Relation rel)
+{
+	StringInfoData buf;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped || a->attgenerated)
+			continue;
+		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "",
+						 quote_identifier(NameStr(a->attname)));
+	}
+	return buf.data;
+}
+
+static char *
+hs_copy_columns_of(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	char	   *cols = hs_copy_columns(rel);
+
+	table_close(rel, AccessShareLock);
+	return cols;
+}
+
+/*
  * hs_move_rows
  *		INSERT the rows of the old table into the new parent: routed to the
  *		shards and sent with the COPY protocol (hs_moving_rows), progress
  *		in pg_stat_progress_copy.  Returns the number of rows.
  */
 static int64
-hs_move_rows(Oid relid, const char *tmpsql, const char *relsql, int64 total)
+hs_move_rows(Oid relid, const char *tmpsql, const char *relsql, int64 total,
+			 const char *cols)
 {
 	volatile int64 moved = 0;
 
@@ -196,7 +255,8 @@ hs_move_rows(Oid relid, const char *tmpsql, const char *relsql, int64 total)
 	pgstat_progress_update_param(PROGRESS_COPY_TYPE, PROGRESS_COPY_TYPE_CALLBACK);
 	PG_TRY();
 	{
-		if (SPI_execute(psprintf("INSERT INTO %s SELECT * FROM ONLY %s", tmpsql, relsql),
+		if (SPI_execute(psprintf("INSERT INTO %s (%s) SELECT %s FROM ONLY %s", tmpsql,
+								 cols, cols, relsql),
 						false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "hashshard: moving rows failed");
 		moved = SPI_processed;
@@ -232,6 +292,8 @@ hs_check_table(Relation rel, AttrNumber keyatt, const char *relsql)
 	int			i;
 	TupleDesc	desc = RelationGetDescr(rel);
 
+	if (hs_is_distributed(RelationGetRelid(rel)))
+		hs_refuse(rel, "it is already distributed", NULL);
 	if (rel->rd_rel->relkind != RELKIND_RELATION)
 		hs_refuse(rel, rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ?
 				  "it is partitioned" : "it is not a table",
@@ -240,8 +302,6 @@ hs_check_table(Relation rel, AttrNumber keyatt, const char *relsql)
 		hs_refuse(rel, "it is a partition", "Distribute the partitioned table's data as a plain table.");
 	if (rel->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT)
 		hs_refuse(rel, "it is temporary or unlogged", NULL);
-	if (hs_is_distributed(RelationGetRelid(rel)))
-		hs_refuse(rel, "it is already distributed", NULL);
 	if (rel->rd_rel->relhassubclass || has_superclass(RelationGetRelid(rel)))
 		hs_refuse(rel, "it has inheritance parents or children", NULL);
 	if (rel->rd_rel->relrowsecurity)
@@ -289,10 +349,17 @@ hs_check_table(Relation rel, AttrNumber keyatt, const char *relsql)
 	if (v != NULL)
 		hs_refuse(rel, psprintf("views or rules depend on it (%s)", v),
 				  "Drop them, distribute the table, then create them again.");
+	q = psprintf("SELECT pg_catalog.string_agg(rulename::text, ', ') FROM pg_catalog.pg_rewrite "
+				 "WHERE ev_class = %u", RelationGetRelid(rel));
+	v = spi_value(q);
+	if (v != NULL)
+		hs_refuse(rel, psprintf("it has rules (%s)", v),
+				  "Drop the rules, distribute the table, then create them on the distributed table.");
 	/* every unique constraint or index must contain the shard key */
 	q = psprintf("SELECT pg_catalog.string_agg(c.relname, ', ') FROM pg_catalog.pg_index i "
 				 "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
-				 "WHERE i.indrelid = %u AND i.indisunique AND NOT (%d = ANY (i.indkey::int2[]))",
+				 "WHERE i.indrelid = %u AND i.indisunique "
+				 "AND NOT (%d = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))",
 				 RelationGetRelid(rel), keyatt);
 	v = spi_value(q);
 	if (v != NULL)
@@ -449,6 +516,7 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 	rel = table_open(relid, AccessExclusiveLock);
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	hs_check_metadata_privileges();
 	keyatt = get_attnum(relid, keyname);
 	if (keyatt <= 0)
 		ereport(ERROR,
@@ -480,6 +548,9 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 	nspname = get_namespace_name(RelationGetNamespace(rel));
 	relname = pstrdup(RelationGetRelationName(rel));
 	relsql = psprintf("%s.%s", quote_identifier(nspname), quote_identifier(relname));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "hashshard: SPI_connect failed");
+	hs_check_table(rel, keyatt, relsql);
 	for (i = 0; i < nshards; i++)
 	{
 		char	   *pn = psprintf("%s_%d", relname, i);
@@ -497,12 +568,10 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 					 errhint("Shards are named <table>_<n>; rename the table or the other relation.")));
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "hashshard: SPI_connect failed");
-	hs_check_table(rel, keyatt, relsql);
 
 	/* what the local table had: for the shards, and for undistribute */
-	q = psprintf("SELECT pg_catalog.pg_get_constraintdef(oid), contype FROM pg_catalog.pg_constraint "
+	q = psprintf("SELECT pg_catalog.pg_get_constraintdef(oid), contype, "
+				 "pg_catalog.quote_ident(conname) FROM pg_catalog.pg_constraint "
 				 "WHERE conrelid = %u AND contype IN ('p', 'u', 'c') ORDER BY conname", relid);
 	if (SPI_execute(q, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "hashshard: query failed");
@@ -510,11 +579,13 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 	{
 		char	   *def = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		char	   *typ = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
 
 		constraint_defs = lappend(constraint_defs, def);
 		if (typ[0] != 'c')		/* CHECKs stay on the parent */
 			local_ddl = lappend(local_ddl,
-								psprintf("ALTER TABLE %s ADD %s", relsql, def));
+								psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s",
+										 relsql, name, def));
 	}
 
 	/*
@@ -592,7 +663,8 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 	{
 		ereport(NOTICE,
 				(errmsg("moving %s rows of \"%s\" to %d shards", v, relname, nshards)));
-		moved = hs_move_rows(relid, tmpsql, relsql, strtoll(v, NULL, 10));
+		moved = hs_move_rows(relid, tmpsql, relsql, strtoll(v, NULL, 10),
+							 hs_copy_columns(rel));
 	}
 
 	/* swap: same owner, privileges, sequences, name */
@@ -683,6 +755,7 @@ hs_lock_distributed(Oid relid, char **relname_out, Oid *nsp_out)
 				 errhint("hashshard.distributed_tables lists the distributed tables.")));
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	hs_check_metadata_privileges();
 	*relname_out = pstrdup(RelationGetRelationName(rel));
 	*nsp_out = RelationGetNamespace(rel);
 	relsql = psprintf("%s.%s", quote_identifier(get_namespace_name(*nsp_out)),
@@ -733,6 +806,7 @@ hashshard_undistribute_table(PG_FUNCTION_ARGS)
 	int64		moved;
 	uint64		i;
 	List	   *ddl = NIL;
+	char	   *cols;
 	ListCell   *lc;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -740,7 +814,9 @@ hashshard_undistribute_table(PG_FUNCTION_ARGS)
 	spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
 					  "INCLUDING GENERATED INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION)",
 					  tmpsql, relsql), SPI_OK_UTILITY);
-	if (SPI_execute(psprintf("INSERT INTO %s SELECT * FROM %s", tmpsql, relsql), false, 0) != SPI_OK_INSERT)
+	cols = hs_copy_columns_of(relid);
+	if (SPI_execute(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", tmpsql, cols, cols,
+							 relsql), false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "hashshard: copying rows back failed");
 	moved = SPI_processed;
 	owner = spi_value(psprintf("SELECT pg_catalog.quote_ident(r.rolname) FROM pg_catalog.pg_class c "
@@ -844,6 +920,7 @@ hashshard_shard_sizes(PG_FUNCTION_ARGS)
 	uint64		i;
 	List	   *work = NIL;
 	ListCell   *lc;
+	MemoryContext outer;
 	Relation	rel = table_open(relid, AccessShareLock);
 
 	if (!hs_is_distributed(relid))
@@ -856,19 +933,24 @@ hashshard_shard_sizes(PG_FUNCTION_ARGS)
 	table_close(rel, AccessShareLock);
 	InitMaterializedSRF(fcinfo, 0);
 
+	outer = CurrentMemoryContext;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "hashshard: SPI_connect failed");
 	if (SPI_execute(psprintf("SELECT shard, node, pg_catalog.format('%%I.%%I', remote_schema, remote_table) "
 							 "FROM hashshard.shard_placements WHERE relid = %u ORDER BY shard", relid),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "hashshard: query failed");
+	/* the list must outlive SPI_finish: build it in the caller's context */
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
 		TupleDesc	d = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(outer);
 
-		work = lappend(work, list_make3(SPI_getvalue(t, d, 1), SPI_getvalue(t, d, 2),
-										SPI_getvalue(t, d, 3)));
+		work = lappend(work, list_make3(pstrdup(SPI_getvalue(t, d, 1)),
+										pstrdup(SPI_getvalue(t, d, 2)),
+										pstrdup(SPI_getvalue(t, d, 3))));
+		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 	foreach(lc, work)

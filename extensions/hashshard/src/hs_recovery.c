@@ -6,8 +6,9 @@
  *
  * A prepared transaction on a node belongs to this coordinator database
  * when its gid starts with hs_<system identifier>_<database oid>_; the next
- * field is the full transaction id of the coordinator transaction that
- * prepared it (hs_conn.c).  Invariant C5 of hashshard.h decides:
+ * fields are the full transaction id of the coordinator transaction that
+ * prepared it and a nonce (hs_conn.c hs_make_gid); the commit record's key
+ * is the gid without its last field (the user mapping).  Invariant C5 of hashshard.h decides:
  *
  *	 1. a commit record with that transaction's gid is visible: COMMIT
  *		PREPARED (the coordinator committed; only the last step is missing);
@@ -159,11 +160,13 @@ hs_list_prepared(List **unreachable)
 
 			p->server = s;
 			p->gid = pstrdup(PQgetvalue(res, i, 0));
+			/* <prefix><full xid>x<nonce>_<user mapping> */
 			x = strtou64(p->gid + strlen(prefix), &end, 10);
-			if (end == p->gid + strlen(prefix) || *end != '_')
+			if (end == p->gid + strlen(prefix) || *end != 'x' ||
+				strrchr(end, '_') == NULL)
 				continue;		/* not a gid of ours after all */
 			p->fxid = FullTransactionIdFromU64(x);
-			p->record_gid = pnstrdup(p->gid, end - p->gid);
+			p->record_gid = pnstrdup(p->gid, strrchr(end, '_') - p->gid);
 			p->prepared = pstrdup(PQgetvalue(res, i, 1));
 			p->owner = pstrdup(PQgetvalue(res, i, 2));
 			p->database = pstrdup(PQgetvalue(res, i, 3));
