@@ -326,7 +326,7 @@ sub start_paused_transfer
 	{
 		$gid{$n} = $nodes{$n}->safe_psql('postgres',
 			"SELECT string_agg(gid, ',') FROM pg_prepared_xacts");
-		like($gid{$n}, qr/^hs_\d+_\d+_\d+x[0-9a-f]{16}_\d+$/, "e2: $n prepared");
+		like($gid{$n}, qr/^hs_\d+_\d+_\d+x[0-9a-f]{16}_\d+\.\d+$/, "e2: $n prepared");
 	}
 	my ($lost_fxid) = $gid{node1} =~ /^hs_\d+_\d+_(\d+)x/;
 	$coord->stop('immediate');

@@ -96,7 +96,7 @@ ok( $coord->poll_query_until(
 my %paused = map { $_ => prepared_gids($nodes{$_}) } keys %nodes;
 foreach my $n (sort keys %nodes)
 {
-	like($paused{$n}, qr/^hs_\d+_\d+_\d+x[0-9a-f]{16}_\d+$/, "1: $n holds its prepared transaction");
+	like($paused{$n}, qr/^hs_\d+_\d+_\d+x[0-9a-f]{16}_\d+\.\d+$/, "1: $n holds its prepared transaction");
 }
 
 # ---------------------------------------------------------------------------

@@ -123,7 +123,9 @@ typedef struct HsScanState HsScanState;
 
 struct HsConn
 {
-	Oid			umid;			/* user mapping oid: hash key */
+	Oid			umid;			/* hash key: user mapping oid, then */
+	Oid			keyuser;		/* the user: a PUBLIC mapping's connection is
+								 * not shared between users */
 	Oid			serverid;
 	Oid			userid;
 	PGconn	   *conn;

@@ -3,8 +3,9 @@
  * hs_conn.c
  *	  Connections to nodes, remote transactions and two-phase commit.
  *
- * A backend keeps one libpq connection per user mapping (node, user) in a
- * hash table in TopMemoryContext, reused across transactions (invariant C1
+ * A backend keeps one libpq connection per user mapping and user (a PUBLIC
+ * mapping serves several users, and the checks made when connecting depend
+ * on the user) in a hash table in TopMemoryContext, reused across transactions (invariant C1
  * of hashshard.h).  Everything sent to a node goes through this file:
  *
  *	 - hs_exec()/hs_exec_command(): one synchronous round trip.  The text
@@ -114,7 +115,7 @@ hs_xact_init(void)
 
 	if (hs_xact_registered)
 		return;
-	ctl.keysize = sizeof(Oid);
+	ctl.keysize = 2 * sizeof(Oid);
 	ctl.entrysize = sizeof(HsConn);
 	hs_conns = hash_create("hashshard connections", 8, &ctl,
 						   HASH_ELEM | HASH_BLOBS);
@@ -313,6 +314,7 @@ hs_get_conn(Oid serverid, Oid userid, bool will_write)
 	ForeignServer *server;
 	HsConn	   *hc;
 	bool		found;
+	Oid			key[2];
 
 	hs_xact_init();
 	if (!hs_has_user_mapping(userid, serverid))
@@ -325,11 +327,11 @@ hs_get_conn(Oid serverid, Oid userid, bool will_write)
 						 quote_identifier(GetUserNameFromId(userid, false)),
 						 quote_identifier(GetForeignServer(serverid)->servername))));
 	um = GetUserMapping(userid, serverid);
-	hc = hash_search(hs_conns, &um->umid, HASH_ENTER, &found);
+	key[0] = um->umid;
+	key[1] = userid;
+	hc = hash_search(hs_conns, key, HASH_ENTER, &found);
 	if (!found)
-	{
-		memset(((char *) hc) + sizeof(Oid), 0, sizeof(HsConn) - sizeof(Oid));
-	}
+		memset(((char *) hc) + 2 * sizeof(Oid), 0, sizeof(HsConn) - 2 * sizeof(Oid));
 	if (hs_commit_started)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
@@ -1162,9 +1164,9 @@ hs_gid_like_prefix(void)
 
 /*
  * hs_make_gid
- *		The gid of a transaction (id 0: the commit record's key) or of its
- *		branch on one connection (id: the user mapping's oid):
- *		<prefix><full xid>x<nonce>[_<id>].  The nonce (this backend's start
+ *		The gid of a transaction, the key of its commit record:
+ *		<prefix><full xid>x<nonce>; its branch on one connection adds
+ *		_<user mapping oid>.<user oid> (hs_pre_commit).  The nonce (this backend's start
  *		time and pid) tells apart two transactions that got the same id
  *		because a crash made the coordinator forget the first one's id: the
  *		second one's record then cannot decide for the first one's branches.
@@ -1173,14 +1175,11 @@ char *
 hs_make_gid(FullTransactionId fxid, Oid id)
 {
 	uint64		nonce = ((uint64) MyStartTimestamp << 16) ^ (uint64) MyProcPid;
-	char	   *gid;
 
-	gid = psprintf("%s" UINT64_FORMAT "x%08x%08x", hs_gid_like_prefix(),
-				   U64FromFullTransactionId(fxid),
-				   (uint32) (nonce >> 32), (uint32) nonce);
-	if (id == InvalidOid)
-		return gid;
-	return psprintf("%s_%u", gid, id);
+	Assert(id == InvalidOid);
+	return psprintf("%s" UINT64_FORMAT "x%08x%08x", hs_gid_like_prefix(),
+					U64FromFullTransactionId(fxid),
+					(uint32) (nonce >> 32), (uint32) nonce);
 }
 
 /*
@@ -1402,9 +1401,11 @@ hs_pre_commit(void)
 				continue;
 			if (twophase && hc->wrote)
 			{
-				/* one branch per connection: per user mapping, not per node */
+				/* one branch per connection: per user mapping and user */
 				hc->gid = MemoryContextStrdup(TopMemoryContext,
-											  hs_make_gid(fxid, hc->umid));
+											  psprintf("%s_%u.%u",
+													   hs_make_gid(fxid, InvalidOid),
+													   hc->umid, hc->keyuser));
 				sql = psprintf("PREPARE TRANSACTION '%s'", hc->gid);
 			}
 			else

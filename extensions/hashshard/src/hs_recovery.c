@@ -160,7 +160,7 @@ hs_list_prepared(List **unreachable)
 
 			p->server = s;
 			p->gid = pstrdup(PQgetvalue(res, i, 0));
-			/* <prefix><full xid>x<nonce>_<user mapping> */
+			/* <prefix><full xid>x<nonce>_<user mapping>.<user> */
 			x = strtou64(p->gid + strlen(prefix), &end, 10);
 			if (end == p->gid + strlen(prefix) || *end != 'x' ||
 				strrchr(end, '_') == NULL)
