@@ -121,6 +121,25 @@ sub prime
 	return;
 }
 
+# While a two_phase subscriber holds a prepared transaction, nothing is
+# served from the cache: the worker's COMMIT PREPARED would make the rows
+# visible before any hook could invalidate, so the cache stands aside from
+# PREPARE on.  $query returns $expect, twice, and neither read is a hit.
+sub no_hit
+{
+	my ($label, $query, $expect) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $before = rc_stats($subscriber);
+	is($subscriber->safe_psql('postgres', $query),
+		$expect, "$label: first read of \"$query\"");
+	is($subscriber->safe_psql('postgres', $query),
+		$expect, "$label: second read of \"$query\"");
+	my $after = rc_stats($subscriber);
+	is($after->{hits} - $before->{hits}, 0,
+		"$label: no read of \"$query\" is served from the cache");
+	return;
+}
+
 # $query on the subscriber returns $expect: in a new session, again (from
 # the cache, once stored), in the open session, and with the cache off.
 sub check_read
@@ -313,8 +332,8 @@ for my $n (1 .. 3)
 		'1', "two_phase round $n: the transaction is prepared on the subscriber");
 	check_read("two_phase round $n (prepared)", $qtp, $old);
 
-	# the old result is cached again, right before COMMIT PREPARED
-	prime("two_phase round $n (before COMMIT PREPARED)", $qtp, $old);
+	# the cache stands aside while the transaction is prepared here
+	no_hit("two_phase round $n (before COMMIT PREPARED)", $qtp, $old);
 	my $before = rc_stats($subscriber);
 	$publisher->safe_psql('postgres', "COMMIT PREPARED 'x$n'");
 	$publisher->wait_for_catchup('sub_tp');
@@ -326,6 +345,8 @@ for my $n (1 .. 3)
 	check_read("two_phase round $n (committed)", $qtp, "p$n");
 	check_read("two_phase round $n (committed)",
 		'SELECT count(*) FROM tp', 1 + $n);
+	# and serves again once it is finished
+	prime("two_phase round $n (after COMMIT PREPARED)", $qtp, "p$n");
 }
 
 # ROLLBACK PREPARED: the old rows stay
@@ -335,12 +356,13 @@ $publisher->safe_psql('postgres',
 $publisher->wait_for_catchup('sub_tp');
 is($subscriber->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
 	'1', 'two_phase rollback: the transaction is prepared on the subscriber');
-prime('two_phase rollback (before ROLLBACK PREPARED)', $qtp, 'p3');
+no_hit('two_phase rollback (before ROLLBACK PREPARED)', $qtp, 'p3');
 $publisher->safe_psql('postgres', "ROLLBACK PREPARED 'xr'");
 $publisher->wait_for_catchup('sub_tp');
 is($subscriber->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
 	'0', 'two_phase rollback: rolled back on the subscriber');
 check_read('two_phase rollback', $qtp, 'p3');
+prime('two_phase rollback (after ROLLBACK PREPARED)', $qtp, 'p3');
 
 # The ordinary subscription still works after all this
 round(

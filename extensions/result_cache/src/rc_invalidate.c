@@ -69,6 +69,19 @@ static char prepare_gid[200];
 static bool prepare_pending = false;
 static RcPrepared *prepare_entry = NULL;
 
+/*
+ * A logical replication worker applying a two_phase subscription: epoch
+ * in-flight counts it holds for the transactions it prepared and has not
+ * finished yet.  Its COMMIT PREPARED (FinishPreparedTransaction, called
+ * directly, past every hook) makes the rows visible before the wrapping
+ * transaction's PRE_COMMIT could raise anything, so the count is raised at
+ * PRE_PREPARE already and dropped after the wrapping transaction of a
+ * COMMIT/ROLLBACK PREPARED bumped the epoch.
+ */
+static int	lw_held = 0;
+static bool lw_prepare_raised = false;	/* raised by this transaction */
+static bool lw_finishing = false;	/* this transaction ends a prepared one */
+
 static void rc_xact_callback(XactEvent event, void *arg);
 static void rc_exit_callback(int code, Datum arg);
 static void rc_ensure_exit_callback(void);
@@ -369,6 +382,10 @@ rc_pre_commit(void)
 	int			i;
 
 	held = rc_collect_slots(&nheld, &all);
+	/* a logical worker's wrapper of COMMIT/ROLLBACK PREPARED: no XID, WAL */
+	lw_finishing = IsLogicalWorker() && lw_held > 0 &&
+		!TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
+		XactLastRecEnd != InvalidXLogRecPtr;
 	if (nheld > 0 || all)
 		rc_ensure_exit_callback();
 	for (i = 0; i < nheld; i++)
@@ -433,6 +450,14 @@ rc_pre_prepare(void)
 
 	prepare_entry = NULL;
 	slots = rc_collect_slots(&n, &all);
+	if (IsLogicalWorker())
+	{
+		/* see lw_held: in flight from now until the finishing commit */
+		rc_ensure_exit_callback();
+		pg_atomic_fetch_add_u32(&rc_shared->epoch_inflight, 1);
+		lw_held++;
+		lw_prepare_raised = true;
+	}
 	if (!prepare_pending)
 		return;					/* (a read-only PREPARE is recorded too) */
 	LWLockAcquire(rc_shared->twophase_lock, LW_EXCLUSIVE);
@@ -587,6 +612,13 @@ rc_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			rc_finish_slots(held, nheld, held_epoch, true);
 			rc_finish_slots(taken, ntaken, taken_epoch, true);
+			if (lw_finishing)
+			{
+				/* the epoch was bumped just above: drop the PREPARE's count */
+				pg_atomic_fetch_sub_u32(&rc_shared->epoch_inflight, 1);
+				lw_held--;
+				lw_finishing = false;
+			}
 			if (taken_entry != NULL)
 			{
 				pg_atomic_write_u32(&taken_entry->state, RC_2PC_FREE);
@@ -602,6 +634,13 @@ rc_xact_callback(XactEvent event, void *arg)
 				pg_atomic_write_u32(&prepare_entry->state, RC_2PC_FREE);
 				prepare_entry = NULL;
 			}
+			if (lw_prepare_raised)
+			{
+				pg_atomic_fetch_sub_u32(&rc_shared->epoch_inflight, 1);
+				lw_held--;
+				lw_prepare_raised = false;
+			}
+			lw_finishing = false;
 			rc_abandon_counts();
 			rc_reset_local();
 			prepare_pending = false;
@@ -610,6 +649,7 @@ rc_xact_callback(XactEvent event, void *arg)
 			rc_pre_prepare();
 			break;
 		case XACT_EVENT_PREPARE:
+			lw_prepare_raised = false;	/* held until the finishing commit */
 			if (prepare_entry != NULL)
 				pg_atomic_write_u32(&prepare_entry->state, RC_2PC_READY);
 			prepare_entry = NULL;
@@ -628,6 +668,12 @@ rc_exit_callback(int code, Datum arg)
 	if (rc_shared == NULL)
 		return;
 	rc_abandon_counts();
+	/* a worker leaving prepared transactions behind: see the docs */
+	while (lw_held > 0)
+	{
+		pg_atomic_fetch_sub_u32(&rc_shared->epoch_inflight, 1);
+		lw_held--;
+	}
 	held = NULL;
 	nheld = 0;
 	held_epoch = false;

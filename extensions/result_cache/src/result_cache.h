@@ -44,6 +44,13 @@
  *					commit bumps and drops them.  A GID not in that table
  *					(prepared before a restart, or the table was full) uses
  *					the global epoch counters instead.
+ *	logical apply:	a replication worker's transactions bypass every hook:
+ *					each one that wrote WAL uses the epoch.  A two_phase
+ *					worker's COMMIT PREPARED makes rows visible before its
+ *					wrapper's PRE_COMMIT, so the worker raises the epoch's
+ *					in-flight count at PRE_PREPARE already and drops it
+ *					after the wrapper of COMMIT/ROLLBACK PREPARED bumped
+ *					the epoch (rc_invalidate.c, lw_held).
  *
  * Invariants (each has a test in sql/, specs/ or t/):
  *	I1	An entry is stored with the generations read *before* the snapshot
