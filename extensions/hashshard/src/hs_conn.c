@@ -159,12 +159,30 @@ hs_conn_params(ForeignServer *server, UserMapping *um,
 			   const char ***kw_out, const char ***val_out)
 {
 	List	   *opts = list_concat(list_copy(server->options), um->options);
-	int			n = list_length(opts) + 4;
+	int			n = list_length(opts) + 8;
 	const char **kw = palloc0(sizeof(char *) * n);
 	const char **val = palloc0(sizeof(char *) * n);
 	int			i = 0;
 	ListCell   *lc;
 
+	/*
+	 * Defaults the server's options may override (libpq keeps the last
+	 * value of a keyword): do not wait forever for a node that does not
+	 * answer a connection attempt, and notice a dead peer on an idle TCP
+	 * connection.
+	 */
+	kw[i] = "connect_timeout";
+	val[i] = "10";
+	i++;
+	kw[i] = "keepalives_idle";
+	val[i] = "30";
+	i++;
+	kw[i] = "keepalives_interval";
+	val[i] = "10";
+	i++;
+	kw[i] = "keepalives_count";
+	val[i] = "3";
+	i++;
 	foreach(lc, opts)
 	{
 		DefElem    *d = lfirst(lc);
