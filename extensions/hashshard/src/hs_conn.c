@@ -166,10 +166,9 @@ hs_conn_params(ForeignServer *server, UserMapping *um,
 	ListCell   *lc;
 
 	/*
-	 * Defaults the server's options may override (libpq keeps the last
-	 * value of a keyword): do not wait forever for a node that does not
-	 * answer a connection attempt, and notice a dead peer on an idle TCP
-	 * connection.
+	 * Defaults the server's options may override (libpq keeps the last value
+	 * of a keyword): do not wait forever for a node that does not answer a
+	 * connection attempt, and notice a dead peer on an idle TCP connection.
 	 */
 	kw[i] = "connect_timeout";
 	val[i] = "10";
