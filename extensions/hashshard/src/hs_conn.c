@@ -398,25 +398,14 @@ static bool
 hs_reconnect_fresh(HsConn *hc)
 {
 	bool		wrote = hc->wrote;
+	List	   *queue = hc->queue;	/* other scans still wait for it */
 
 	if (!hc->fresh)
 		return false;
 	hc->fresh = false;
-	if (hc->conn)
-		PQfinish(hc->conn);
-	hc->conn = NULL;
-	if (hc->wes)
-		FreeWaitEventSet(hc->wes);
-	hc->wes = NULL;
-	if (hc->stmts)
-		hash_destroy(hc->stmts);
-	hc->stmts = NULL;
-	hc->nstmts = 0;
-	hc->xact_depth = 0;
-	hc->pending_release = 0;
-	hc->busy = NULL;
-	hc->broken = false;
+	hs_disconnect(hc);
 	hs_connect(hc);
+	hc->queue = queue;
 	hc->wrote = wrote;
 	return true;
 }

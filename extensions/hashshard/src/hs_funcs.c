@@ -196,6 +196,38 @@ hs_check_expr(Oid hashfunc, const char *keycol, int modulus, int remainder)
 					mask, c, mask, remainder);
 }
 
+/*
+ * hs_take_over_table
+ *		Give the table that replaces relid (tmpsql) relid's privileges and
+ *		the sequences its columns own; returns relid's owner (quoted), for
+ *		the caller to set once the new table has its final name.
+ */
+static char *
+hs_take_over_table(Oid relid, const char *tmpsql)
+{
+	char	   *owner;
+
+	owner = spi_value(psprintf("SELECT pg_catalog.quote_ident(r.rolname) FROM pg_catalog.pg_class c "
+							   "JOIN pg_catalog.pg_roles r ON r.oid = c.relowner WHERE c.oid = %u",
+							   relid));
+	spi_exec_each(psprintf("SELECT pg_catalog.format('GRANT %%s ON %s TO %%s%%s', a.privilege_type, "
+						   "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END, "
+						   "CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
+						   "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
+						   "LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee "
+						   "WHERE c.oid = %u AND a.grantee <> c.relowner",
+						   tmpsql, relid));
+	spi_exec_each(psprintf("SELECT pg_catalog.format('ALTER SEQUENCE %%s OWNED BY %s.%%I', "
+						   "d.objid::pg_catalog.regclass, a.attname) "
+						   "FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a "
+						   "ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+						   "JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
+						   "WHERE d.refobjid = %u AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+						   "AND d.deptype = 'a' AND d.objsubid = 0",
+						   tmpsql, relid));
+	return owner;
+}
+
 /* ------------------------------------------------------------------------
  * create_distributed_table
  * ------------------------------------------------------------------------ */
@@ -668,24 +700,7 @@ hashshard_create_distributed_table(PG_FUNCTION_ARGS)
 	}
 
 	/* swap: same owner, privileges, sequences, name */
-	owner = spi_value(psprintf("SELECT pg_catalog.quote_ident(r.rolname) FROM pg_catalog.pg_class c "
-							   "JOIN pg_catalog.pg_roles r ON r.oid = c.relowner WHERE c.oid = %u",
-							   relid));
-	spi_exec_each(psprintf("SELECT pg_catalog.format('GRANT %%s ON %s TO %%s%%s', a.privilege_type, "
-						   "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END, "
-						   "CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
-						   "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-						   "LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee "
-						   "WHERE c.oid = %u AND a.grantee <> c.relowner",
-						   tmpsql, relid));
-	spi_exec_each(psprintf("SELECT pg_catalog.format('ALTER SEQUENCE %%s OWNED BY %s.%%I', "
-						   "d.objid::pg_catalog.regclass, a.attname) "
-						   "FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a "
-						   "ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
-						   "JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
-						   "WHERE d.refobjid = %u AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-						   "AND d.deptype = 'a' AND d.objsubid = 0",
-						   tmpsql, relid));
+	owner = hs_take_over_table(relid, tmpsql);
 	table_close(rel, NoLock);
 	spi_exec(psprintf("DROP TABLE %s", relsql), SPI_OK_UTILITY);
 	spi_exec(psprintf("ALTER TABLE %s RENAME TO %s", tmpsql, quote_identifier(relname)),
@@ -819,24 +834,7 @@ hashshard_undistribute_table(PG_FUNCTION_ARGS)
 							 relsql), false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "hashshard: copying rows back failed");
 	moved = SPI_processed;
-	owner = spi_value(psprintf("SELECT pg_catalog.quote_ident(r.rolname) FROM pg_catalog.pg_class c "
-							   "JOIN pg_catalog.pg_roles r ON r.oid = c.relowner WHERE c.oid = %u",
-							   relid));
-	spi_exec_each(psprintf("SELECT pg_catalog.format('GRANT %%s ON %s TO %%s%%s', a.privilege_type, "
-						   "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END, "
-						   "CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
-						   "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-						   "LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee "
-						   "WHERE c.oid = %u AND a.grantee <> c.relowner",
-						   tmpsql, relid));
-	spi_exec_each(psprintf("SELECT pg_catalog.format('ALTER SEQUENCE %%s OWNED BY %s.%%I', "
-						   "d.objid::pg_catalog.regclass, a.attname) "
-						   "FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a "
-						   "ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
-						   "JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
-						   "WHERE d.refobjid = %u AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-						   "AND d.deptype = 'a' AND d.objsubid = 0",
-						   tmpsql, relid));
+	owner = hs_take_over_table(relid, tmpsql);
 	if (SPI_execute(psprintf("SELECT pg_catalog.unnest(local_ddl) FROM hashshard.distributed_tables WHERE relid = %u",
 							 relid), true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "hashshard: query failed");
