@@ -114,6 +114,23 @@ SELECT count(*) FROM customers WHERE id > 1000;
 DELETE FROM customers WHERE id > 1000;
 DROP FUNCTION try_insert(int);
 
+-- an error of a query sent before a savepoint, read after it: ROLLBACK TO
+-- cannot undo it on the node, so the commit must fail, on both nodes
+-- (ids 1 and 3 live on scan_n1 and scan_n2, id 5 on scan_n2)
+SELECT id, hashshard.shard_for('customers', id) FROM customers WHERE id IN (1, 3, 5) ORDER BY id;
+SELECT id, score FROM customers WHERE id IN (1, 3) ORDER BY id;
+BEGIN;
+UPDATE customers SET score = score + 1 WHERE id = 1;
+UPDATE customers SET score = score + 1 WHERE id = 3;
+DECLARE c CURSOR FOR SELECT * FROM customers WHERE id = 5 AND 100 / (id - id) > 0;
+SAVEPOINT a;
+SELECT name FROM customers WHERE id = 3;
+ROLLBACK TO a;
+COMMIT;
+SELECT id, score FROM customers WHERE id IN (1, 3) ORDER BY id;
+-- a node named twice
+SELECT hashshard.create_distributed_table('customers_l', 'id', 2, '{scan_n1,scan_n1}');
+
 -- TRUNCATE runs on the nodes and rolls back with the transaction
 BEGIN;
 TRUNCATE orders;
