@@ -34,18 +34,10 @@ FROM hashshard.nodes ORDER BY node;
 CREATE SCHEMA hs_basic;
 SET search_path = hs_basic, public;
 
--- EXPLAIN (VERBOSE, COSTS OFF) without the query identifier (shown because
--- result_cache, preloaded in every test cluster, enables query ids)
-CREATE FUNCTION explain(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
-DECLARE
-    l text;
-BEGIN
-    FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
-        CONTINUE WHEN l LIKE 'Query Identifier:%';
-        RETURN NEXT l;
-    END LOOP;
-END
-$$;
+-- explain(q): EXPLAIN (VERBOSE, COSTS OFF) without the query identifier
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helpers :abs_srcdir '/sql/include/hashshard_helpers.sql'
+\i :helpers
 
 -- a non-shippable function: not built in
 CREATE FUNCTION is_even(int) RETURNS bool LANGUAGE plpgsql IMMUTABLE

@@ -33,17 +33,10 @@ $$;
 CREATE SCHEMA hs_writes;
 SET search_path = hs_writes, public;
 
--- EXPLAIN (VERBOSE, COSTS OFF) without the query identifier
-CREATE FUNCTION explain(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
-DECLARE
-    l text;
-BEGIN
-    FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
-        CONTINUE WHEN l LIKE 'Query Identifier:%';
-        RETURN NEXT l;
-    END LOOP;
-END
-$$;
+-- explain(q): EXPLAIN (VERBOSE, COSTS OFF) without the query identifier
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helpers :abs_srcdir '/sql/include/hashshard_helpers.sql'
+\i :helpers
 
 -- shards 0 and 3 on wnode1, 1 on wnode2, 2 on wnode3
 CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL,

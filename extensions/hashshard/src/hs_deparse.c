@@ -401,39 +401,40 @@ hs_deparse_column(StringInfo buf, Relation rel, int attnum)
 }
 
 /*
+ * hs_table_option
+ *		A foreign partition's option, or dflt when it has none.
+ */
+static const char *
+hs_table_option(Relation rel, const char *name, const char *dflt)
+{
+	ListCell   *lc;
+
+	foreach(lc, GetForeignTable(RelationGetRelid(rel))->options)
+	{
+		DefElem    *d = lfirst(lc);
+
+		if (strcmp(d->defname, name) == 0)
+			return defGetString(d);
+	}
+	return dflt;
+}
+
+/*
  * hs_remote_schema / hs_remote_table
- *		The remote table of a foreign partition (its options).
+ *		The remote table of a foreign partition (its options; by default
+ *		the partition's own schema and name).
  */
 const char *
 hs_remote_schema(Relation rel)
 {
-	ForeignTable *ft = GetForeignTable(RelationGetRelid(rel));
-	ListCell   *lc;
-
-	foreach(lc, ft->options)
-	{
-		DefElem    *d = lfirst(lc);
-
-		if (strcmp(d->defname, "schema_name") == 0)
-			return defGetString(d);
-	}
-	return get_namespace_name(RelationGetNamespace(rel));
+	return hs_table_option(rel, "schema_name",
+						   get_namespace_name(RelationGetNamespace(rel)));
 }
 
 const char *
 hs_remote_table(Relation rel)
 {
-	ForeignTable *ft = GetForeignTable(RelationGetRelid(rel));
-	ListCell   *lc;
-
-	foreach(lc, ft->options)
-	{
-		DefElem    *d = lfirst(lc);
-
-		if (strcmp(d->defname, "table_name") == 0)
-			return defGetString(d);
-	}
-	return RelationGetRelationName(rel);
+	return hs_table_option(rel, "table_name", RelationGetRelationName(rel));
 }
 
 void
