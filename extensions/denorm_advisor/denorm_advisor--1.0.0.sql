@@ -53,6 +53,13 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION denorm_advisor._whatif(text, text, oid, text[], text) IS
 'denorm_advisor (internal): generic-plan cost of a SELECT before and after a candidate, planned against a hypothetical relation inside a rolled-back subtransaction';
 
+CREATE FUNCTION denorm_advisor._loaded()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_advisor_loaded'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION denorm_advisor._loaded() IS
+'denorm_advisor (internal): loads the library (and so defines the denorm_advisor.* settings); returns true';
+
 /* ------------------------------------------------------------------------
  * Result tables, one set of rows per role (row level security)
  * ------------------------------------------------------------------------ */
@@ -242,7 +249,7 @@ DECLARE
     w record;
     st record;
 BEGIN
-    PERFORM denorm_advisor._statement('SELECT 1');	-- loads the library: its GUCs
+    PERFORM denorm_advisor._loaded();     -- the denorm_advisor.* settings
     DELETE FROM denorm_advisor.analysed_queries WHERE owner = current_user;
     FOR w IN SELECT * FROM denorm_advisor._workload_raw() LOOP
         BEGIN
@@ -640,10 +647,14 @@ DECLARE
     saved float8;
     affected_ms float8;
     nq int;
+    nbetter int;
     all_measured boolean;
     xbytes float8;
-    picked text[] := '{}';
+    best jsonb := '{}';
     used bigint := 0;
+    snapcache jsonb := '{}';
+    snapcols text[];
+    col text;
     status_ text;
     reason_ text;
     conf text;
@@ -672,24 +683,45 @@ BEGIN
               ORDER BY calls_per_hour * mean_time_ms DESC, query_id LOOP
         FOR j IN SELECT * FROM denorm_advisor._fk_joins(a.query) ORDER BY fk LOOP
             IF j.copyable THEN
-                SELECT cd.id INTO cid FROM denorm_advisor.candidates cd
-                 WHERE cd.owner = current_user AND cd.kind = 'copy_column' AND (cd.details->>'fk')::oid = j.fk;
-                IF NOT FOUND THEN
-                    n := n + 1;
-                    cid := n;
-                    INSERT INTO denorm_advisor.candidates (id, kind, target, source, status, details)
-                    VALUES (cid, 'copy_column', '', '', 'pending',
-                            jsonb_build_object('fk', j.fk, 'child', j.child::oid, 'parent', j.parent::oid,
-                                               'columns', to_jsonb(j.parent_columns)));
-                ELSE
+                -- columns a child column already holds as a snapshot go to a
+                -- candidate of their own, rejected below: the others stay
+                snapcols := '{}';
+                FOREACH col IN ARRAY j.parent_columns LOOP
+                    IF NOT snapcache ? (j.fk || '.' || col) THEN
+                        snapcache := snapcache || jsonb_build_object(j.fk || '.' || col,
+                            EXISTS (SELECT 1 FROM denorm_advisor._snapshot_copies(jsonb_build_object(
+                                        'fk', j.fk, 'child', j.child::oid, 'parent', j.parent::oid,
+                                        'columns', jsonb_build_array(col)))));
+                    END IF;
+                    IF (snapcache->>(j.fk || '.' || col))::boolean THEN
+                        snapcols := snapcols || col;
+                    END IF;
+                END LOOP;
+                FOR snap IN SELECT x.is_snap FROM (VALUES (false), (true)) x(is_snap)
+                             WHERE x.is_snap = (cardinality(snapcols) > 0)
+                                OR (NOT x.is_snap AND cardinality(snapcols) < cardinality(j.parent_columns)) LOOP
+                    SELECT cd.id INTO cid FROM denorm_advisor.candidates cd
+                     WHERE cd.owner = current_user AND cd.kind = 'copy_column' AND (cd.details->>'fk')::oid = j.fk
+                       AND (cd.details->>'snapshot')::boolean = snap.is_snap;
+                    IF NOT FOUND THEN
+                        n := n + 1;
+                        cid := n;
+                        INSERT INTO denorm_advisor.candidates (id, kind, target, source, status, details)
+                        VALUES (cid, 'copy_column', '', '', 'pending',
+                                jsonb_build_object('fk', j.fk, 'child', j.child::oid, 'parent', j.parent::oid,
+                                                   'snapshot', snap.is_snap, 'columns', '[]'::jsonb));
+                    END IF;
                     UPDATE denorm_advisor.candidates cd
                        SET details = jsonb_set(cd.details, '{columns}', to_jsonb(ARRAY(
                                SELECT DISTINCT x FROM (SELECT jsonb_array_elements_text(cd.details->'columns')
-                                                       UNION SELECT unnest(j.parent_columns)) s(x) ORDER BY x)))
+                                                       UNION
+                                                       SELECT u FROM unnest(j.parent_columns) u
+                                                        WHERE snap.is_snap OR u <> ALL (snapcols)) s(x)
+                                ORDER BY x)))
                      WHERE cd.owner = current_user AND cd.id = cid;
-                END IF;
-                INSERT INTO denorm_advisor.candidate_queries (candidate_id, query_id)
-                VALUES (cid, a.query_id) ON CONFLICT DO NOTHING;
+                    INSERT INTO denorm_advisor.candidate_queries (candidate_id, query_id)
+                    VALUES (cid, a.query_id) ON CONFLICT DO NOTHING;
+                END LOOP;
             END IF;
             IF j.counter_sums IS NOT NULL THEN
                 SELECT cd.id INTO cid FROM denorm_advisor.candidates cd
@@ -773,10 +805,14 @@ BEGIN
 
     /* 3. read gain, write cost, size and confidence of each candidate */
     FOR c IN SELECT * FROM denorm_advisor.candidates cd WHERE cd.owner = current_user ORDER BY cd.id LOOP
-        SELECT coalesce(sum(aq.calls_per_hour * aq.mean_time_ms * (1 - cq.cost_after / cq.cost_before)), 0),
-               coalesce(sum(aq.calls_per_hour * aq.mean_time_ms), 0),
-               count(*), coalesce(bool_and(aq.time_measured), true)
-          INTO saved, affected_ms, nq, all_measured
+        -- only the queries the candidate makes cheaper count: the
+        -- application keeps the original of the others
+        SELECT coalesce(sum(aq.calls_per_hour * aq.mean_time_ms * (1 - cq.cost_after / cq.cost_before))
+                            FILTER (WHERE cq.cost_after < cq.cost_before), 0),
+               coalesce(sum(aq.calls_per_hour * aq.mean_time_ms) FILTER (WHERE cq.cost_after < cq.cost_before), 0),
+               count(*), coalesce(bool_and(aq.time_measured), true),
+               count(*) FILTER (WHERE cq.cost_after < cq.cost_before)
+          INTO saved, affected_ms, nq, all_measured, nbetter
           FROM denorm_advisor.candidate_queries cq
           JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
          WHERE cq.owner = current_user AND cq.candidate_id = c.id
@@ -829,6 +865,10 @@ BEGIN
             conf := 'low';
         END IF;
 
+        IF status_ = 'pending' AND nbetter = 0 THEN
+            status_ := 'rejected';
+            reason_ := 'no gain: the rewritten queries would not be cheaper than the originals';
+        END IF;
         IF status_ = 'pending' THEN
             IF c.kind = 'matview' AND w_ms > 0 THEN
                 conf := 'low';
@@ -844,7 +884,7 @@ BEGIN
                 reason_ := 'the foreign key changes the child''s key ON UPDATE (CASCADE, SET NULL or SET DEFAULT): a counter trigger cannot follow a parent''s key change';
             END IF;
         END IF;
-        IF status_ = 'pending' AND c.kind = 'copy_column' THEN
+        IF status_ = 'pending' AND c.kind = 'copy_column' AND (d->>'snapshot')::boolean THEN
             SELECT * INTO snap FROM denorm_advisor._snapshot_copies(d) s ORDER BY s.equal_share DESC LIMIT 1;
             IF FOUND THEN
                 status_ := 'rejected';
@@ -884,25 +924,29 @@ BEGIN
     END LOOP;
 
     /* 4. greedy pick: repeatedly the candidate with the best net benefit
-     *    on the queries no pick serves yet (benefits of two candidates for
-     *    one query do not add up), within the storage budget */
+     *    beyond what the picks so far save on the same queries (the
+     *    application sends, per query, the best rewrite: savings of two
+     *    candidates for one query do not add up), within the budget */
     LOOP
-        SELECT cd.id, cd.extra_bytes, cd.write_ms_added_per_hour, m.saved, m.qids, m.nq, m.affected
+        SELECT cd.id, cd.extra_bytes, cd.write_ms_added_per_hour, m.saved, m.nq, m.affected, m.gains
           INTO c
           FROM denorm_advisor.candidates cd
           CROSS JOIN LATERAL (
-              SELECT coalesce(sum(aq.calls_per_hour * aq.mean_time_ms * (1 - cq.cost_after / cq.cost_before)), 0) AS saved,
-                     coalesce(sum(aq.calls_per_hour * aq.mean_time_ms), 0) AS affected,
-                     array_agg(cq.query_id ORDER BY cq.query_id) AS qids, count(*) AS nq
-                FROM denorm_advisor.candidate_queries cq
-                JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
-               WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id
-                 AND cq.reason IS NULL AND cq.cost_before > 0
-                 AND cq.query_id <> ALL (picked)) m
+              SELECT coalesce(sum(greatest(g.gain - coalesce((best->>g.query_id)::float8, 0), 0)), 0) AS saved,
+                     coalesce(sum(g.read_ms), 0) AS affected,
+                     count(*) AS nq,
+                     jsonb_object_agg(g.query_id, g.gain) AS gains
+                FROM (SELECT cq.query_id,
+                             aq.calls_per_hour * aq.mean_time_ms * (1 - cq.cost_after / cq.cost_before) AS gain,
+                             aq.calls_per_hour * aq.mean_time_ms AS read_ms
+                        FROM denorm_advisor.candidate_queries cq
+                        JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
+                       WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id
+                         AND cq.reason IS NULL AND cq.cost_before > 0
+                         AND cq.cost_after < cq.cost_before) g) m
          WHERE cd.owner = current_user AND cd.status = 'pending'
            AND (budget_bytes IS NULL OR used + cd.extra_bytes <= budget_bytes)
            AND m.nq > 0 AND m.saved - cd.write_ms_added_per_hour > 0
-           AND m.saved / greatest(m.affected, 1e-9) >= min_gain
          ORDER BY m.saved - cd.write_ms_added_per_hour DESC, cd.id
          LIMIT 1;
         EXIT WHEN NOT FOUND;
@@ -916,7 +960,9 @@ BEGIN
                                CASE WHEN c.nq = 1 THEN 'y' ELSE 'ies' END,
                                round(c.saved::numeric, 1), cd.details->>'write_model')
          WHERE cd.owner = current_user AND cd.id = c.id;
-        picked := picked || c.qids;
+        -- the best saving per query so far
+        SELECT best || coalesce(jsonb_object_agg(k, greatest(v::float8, coalesce((best->>k)::float8, 0))), '{}')
+          INTO best FROM jsonb_each_text(c.gains) e(k, v);
         used := used + c.extra_bytes;
     END LOOP;
     -- the candidates left: over the budget, or serving queries a pick serves
@@ -927,14 +973,15 @@ BEGIN
                THEN format('over budget: needs %s, %s of the %s budget left',
                            pg_size_pretty(cd.extra_bytes), pg_size_pretty(greatest(budget_bytes - used, 0)),
                            pg_size_pretty(budget_bytes))
-               ELSE format('overlaps a better recommendation for the same queries (%s)',
+               ELSE format('overlaps: a better recommendation for the same queries (%s',
                            (SELECT string_agg(DISTINCT o.target, ', ')
                               FROM denorm_advisor.candidates o
                               JOIN denorm_advisor.candidate_queries oq ON oq.owner = o.owner AND oq.candidate_id = o.id
                               JOIN denorm_advisor.candidate_queries mq ON mq.owner = cd.owner AND mq.candidate_id = cd.id
                                                                       AND mq.query_id = oq.query_id
                              WHERE o.owner = current_user AND o.status = 'recommended'
-                               AND oq.reason IS NULL AND mq.reason IS NULL))
+                               AND oq.reason IS NULL AND mq.reason IS NULL)
+                          || ' saves more on them than this candidate would add)')
                END
      WHERE cd.owner = current_user AND cd.status = 'pending';
 
@@ -985,6 +1032,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Use an id from denorm_advisor.recommend() or denorm_advisor.candidates.';
     END IF;
+    PERFORM denorm_advisor._loaded();     -- the denorm_advisor.* settings
     SELECT * INTO c FROM denorm_advisor.candidates cd
      WHERE cd.owner = current_user AND cd.id = candidate_id;
     IF NOT FOUND THEN

@@ -108,3 +108,16 @@ _PG_init(void)
 
 	da_whatif_init();
 }
+
+PG_FUNCTION_INFO_V1(denorm_advisor_loaded);
+
+/*
+ * denorm_advisor._loaded()
+ *		Returns true.  Calling it loads the library, which defines the
+ *		GUCs that the SQL functions read.
+ */
+Datum
+denorm_advisor_loaded(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(true);
+}

@@ -47,7 +47,12 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "access/table.h"
+#include "catalog/pg_index.h"
+#include "parser/parse_oper.h"
 #include "parser/parsetree.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/lsyscache.h"
 
 #include "denorm_advisor.h"
@@ -750,6 +755,88 @@ tle_for_expr(List *tlist, Node *expr)
 }
 
 /*
+ * grouped_by_key
+ *		Does the query group by every column of the primary key of var's
+ *		relation?  Then var has one value per group.
+ */
+static bool
+grouped_by_key(Query *query, Var *var)
+{
+	RangeTblEntry *rte = rt_fetch(var->varno, query->rtable);
+	Relation	rel;
+	Oid			pk;
+	HeapTuple	tup;
+	Form_pg_index index;
+	bool		result = true;
+
+	if (rte->rtekind != RTE_RELATION)
+		return false;
+	rel = table_open(rte->relid, AccessShareLock);
+	pk = RelationGetPrimaryKeyIndex(rel);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(pk))
+		return false;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	index = (Form_pg_index) GETSTRUCT(tup);
+	for (int k = 0; k < index->indnkeyatts && result; k++)
+	{
+		Var		   *keyvar = makeVar(var->varno, index->indkey.values[k],
+									 InvalidOid, -1, InvalidOid, 0);
+		ListCell   *lc;
+		bool		found = false;
+
+		foreach(lc, query->groupClause)
+		{
+			TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), query->targetList);
+			Var		   *gv = (Var *) tle->expr;
+
+			if (IsA(gv, Var) && gv->varno == keyvar->varno &&
+				gv->varattno == keyvar->varattno && gv->varlevelsup == 0)
+				found = true;
+		}
+		result = found;
+	}
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* Group by var too (an output column) */
+static void
+add_group_column(Query *query, Var *var)
+{
+	RangeTblEntry *rte = rt_fetch(var->varno, query->rtable);
+	TargetEntry *tle = tle_for_expr(query->targetList, (Node *) var);
+	SortGroupClause *sgc = makeNode(SortGroupClause);
+	Oid			sortop;
+	Oid			eqop;
+	bool		hashable;
+	Index		ref = 0;
+	ListCell   *lc;
+
+	if (tle == NULL)
+	{
+		tle = makeTargetEntry((Expr *) copyObject(var),
+							  list_length(query->targetList) + 1,
+							  get_attname(rte->relid, var->varattno, false),
+							  false);
+		query->targetList = lappend(query->targetList, tle);
+	}
+	foreach(lc, query->targetList)
+		ref = Max(ref, ((TargetEntry *) lfirst(lc))->ressortgroupref);
+	tle->ressortgroupref = ref + 1;
+	get_sort_group_operators(var->vartype, false, true, false,
+							 &sortop, &eqop, NULL, &hashable);
+	sgc->tleSortGroupRef = tle->ressortgroupref;
+	sgc->eqop = eqop;
+	sgc->sortop = sortop;
+	sgc->nulls_first = false;
+	sgc->hashable = hashable;
+	query->groupClause = lappend(query->groupClause, sgc);
+}
+
+/*
  * da_matview_definition
  *		The materialized view a query would read: the query without its
  *		parameterized WHERE conjuncts (returned in *param_quals, to stay
@@ -808,13 +895,17 @@ da_matview_definition(Query *query, List **param_quals, const char **reason)
 
 			if (query->hasAggs)
 			{
-				if (tle == NULL || tle->ressortgroupref == 0 ||
+				if (tle != NULL && tle->ressortgroupref != 0 &&
 					get_sortgroupref_clause_noerr(tle->ressortgroupref,
-												  query->groupClause) == NULL)
+												  query->groupClause) != NULL)
+					continue;
+				if (!grouped_by_key(query, var))
 				{
 					*reason = "a parameterized condition filters a column the query does not group by";
 					return NULL;
 				}
+				/* determined by the grouped key: grouping by it too is free */
+				add_group_column(query, var);
 			}
 			else if (tle == NULL)
 			{
