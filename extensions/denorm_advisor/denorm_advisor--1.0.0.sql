@@ -1172,7 +1172,7 @@ $$;
 COMMENT ON FUNCTION denorm_advisor._rewrite_comments(denorm_advisor.candidates) IS
 'denorm_advisor (internal): the queries a candidate rewrites, before and after, as SQL comments';
 
-CREATE FUNCTION denorm_advisor.ddl(id int)
+CREATE FUNCTION denorm_advisor.ddl(id int, online boolean DEFAULT true)
 RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_variable
@@ -1195,10 +1195,17 @@ BEGIN
         s := s || format(E'-- net benefit %s ms/h, extra storage %s, confidence %s\n',
                          round(c.net_ms_per_hour::numeric, 1), pg_size_pretty(c.extra_bytes), c.confidence);
     END IF;
-    s := s || E'-- Run as it is with psql -f, outside a transaction block: CREATE INDEX\n'
-           || E'-- CONCURRENTLY and the batched backfill commit as they go.  Keep the\n'
-           || E'-- script of denorm_advisor.rollback_ddl() with it.\n'
-           || E'\\set ON_ERROR_STOP on\nSET lock_timeout = ''10s'';\n\n';
+    IF online THEN
+        s := s || E'-- Run as it is with psql -f, outside a transaction block: CREATE INDEX\n'
+               || E'-- CONCURRENTLY and the batched backfill commit as they go.  Keep the\n'
+               || E'-- script of denorm_advisor.rollback_ddl() with it.\n'
+               || E'\\set ON_ERROR_STOP on\nSET lock_timeout = ''10s'';\n\n';
+    ELSE
+        s := s || E'-- One transaction (online => false): plain SQL, no psql commands; the\n'
+               || E'-- index build and the backfill block writes to the child until commit.\n'
+               || E'-- Keep the script of denorm_advisor.rollback_ddl() with it.\n'
+               || E'SET LOCAL lock_timeout = ''10s'';\n\n';
+    END IF;
 
     IF c.kind = 'matview' THEN
         SELECT cl.relnamespace::regnamespace::name INTO mvschema
@@ -1242,8 +1249,8 @@ BEGIN
                          n.child, (SELECT string_agg(format('ADD COLUMN %I %s', col, typ), E',\n    ')
                                      FROM unnest(n.new_columns, n.new_types) u(col, typ)));
         IF n.needs_index THEN
-            s := s || format(E'-- 2. index the child''s foreign key: a parent update finds its children\nCREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON %s (%s);\n\n',
-                             n.index_name, n.child, (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.fk_child) x));
+            s := s || format(E'-- 2. index the child''s foreign key: a parent update finds its children\nCREATE INDEX %sIF NOT EXISTS %I ON %s (%s);\n\n',
+                             CASE WHEN online THEN 'CONCURRENTLY ' ELSE '' END, n.index_name, n.child, (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.fk_child) x));
         ELSE
             s := s || E'-- 2. the child''s foreign key is indexed already\n\n';
         END IF;
@@ -1277,27 +1284,38 @@ BEGIN
             (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.columns) x), n.parent,
             (SELECT string_agg(format('OLD.%I IS DISTINCT FROM NEW.%I', x, x), ' OR ') FROM unnest(n.columns) x),
             n.parent_schema, n.fn_push);
+        IF online THEN
         s := s || format(E'-- 4. backfill in batches of 1000 pages, each its own transaction;\n'
-            || E'--    the parent rows are read FOR SHARE, as the trigger does\n'
-            || E'DO $da$\nDECLARE\n    pages bigint := pg_relation_size(%L) / current_setting(''block_size'')::bigint;\n'
-            || E'    b bigint := 0;\nBEGIN\n    WHILE b <= pages LOOP\n'
-            || E'        UPDATE %s c\n           SET (%s) = (SELECT %s FROM %s p WHERE %s FOR SHARE)\n'
-            || E'         WHERE c.ctid >= format(''(%%s,0)'', b)::tid AND c.ctid < format(''(%%s,0)'', b + 1000)::tid\n'
-            || E'           AND %s;\n        COMMIT;\n        b := b + 1000;\n    END LOOP;\nEND\n$da$;\nANALYZE %s;\n\n',
-            n.child, n.child,
-            (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.new_columns) x),
-            (SELECT string_agg(format('p.%I', x), ', ') FROM unnest(n.columns) x), n.parent,
-            (SELECT string_agg(format('p.%I = c.%I', p, k), ' AND ') FROM unnest(n.fk_parent, n.fk_child) u(p, k)),
-            (SELECT string_agg(format('c.%I IS NOT NULL', k), ' AND ') FROM unnest(n.fk_child) k),
-            n.child);
+                || E'--    the parent rows are read FOR SHARE, as the trigger does\n'
+                || E'DO $da$\nDECLARE\n    pages bigint := pg_relation_size(%L) / current_setting(''block_size'')::bigint;\n'
+                || E'    b bigint := 0;\nBEGIN\n    WHILE b <= pages LOOP\n'
+                || E'        UPDATE %s c\n           SET (%s) = (SELECT %s FROM %s p WHERE %s FOR SHARE)\n'
+                || E'         WHERE c.ctid >= format(''(%%s,0)'', b)::tid AND c.ctid < format(''(%%s,0)'', b + 1000)::tid\n'
+                || E'           AND %s;\n        COMMIT;\n        b := b + 1000;\n    END LOOP;\nEND\n$da$;\nANALYZE %s;\n\n',
+                n.child, n.child,
+                (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.new_columns) x),
+                (SELECT string_agg(format('p.%I', x), ', ') FROM unnest(n.columns) x), n.parent,
+                (SELECT string_agg(format('p.%I = c.%I', p, k), ' AND ') FROM unnest(n.fk_parent, n.fk_child) u(p, k)),
+                (SELECT string_agg(format('c.%I IS NOT NULL', k), ' AND ') FROM unnest(n.fk_child) k),
+                n.child);
+        ELSE
+            s := s || format(E'-- 4. backfill; the parent rows are read FOR SHARE, as the trigger does\n'
+                || E'UPDATE %s c\n   SET (%s) = (SELECT %s FROM %s p WHERE %s FOR SHARE)\n WHERE %s;\nANALYZE %s;\n\n',
+                n.child,
+                (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.new_columns) x),
+                (SELECT string_agg(format('p.%I', x), ', ') FROM unnest(n.columns) x), n.parent,
+                (SELECT string_agg(format('p.%I = c.%I', p, k), ' AND ') FROM unnest(n.fk_parent, n.fk_child) u(p, k)),
+                (SELECT string_agg(format('c.%I IS NOT NULL', k), ' AND ') FROM unnest(n.fk_child) k),
+                n.child);
+        END IF;
     ELSE
         -- counter
         s := s || format(E'-- 1. the counters (NOT NULL DEFAULT 0: no table rewrite)\nALTER TABLE %s\n    %s;\n\n',
                          n.parent, (SELECT string_agg(format('ADD COLUMN %I %s NOT NULL DEFAULT 0', col, typ), E',\n    ')
                                       FROM unnest(n.new_columns, n.new_types) u(col, typ)));
         IF n.needs_index THEN
-            s := s || format(E'-- 2. index the child''s foreign key: the backfill counts per parent\nCREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON %s (%s);\n\n',
-                             n.index_name, n.child, (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.fk_child) x));
+            s := s || format(E'-- 2. index the child''s foreign key: the backfill counts per parent\nCREATE INDEX %sIF NOT EXISTS %I ON %s (%s);\n\n',
+                             CASE WHEN online THEN 'CONCURRENTLY ' ELSE '' END, n.index_name, n.child, (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.fk_child) x));
         ELSE
             s := s || E'-- 2. the child''s foreign key is indexed already\n\n';
         END IF;
@@ -1330,32 +1348,47 @@ BEGIN
             (SELECT string_agg(format('OLD.%I IS DISTINCT FROM NEW.%I', x, x), ' OR ') FROM unnest(n.fk_child || n.columns) x),
             n.child_schema, n.fn_fill,
             n.trigger_base || '_trunc', n.child, n.child_schema, n.fn_fill);
+        IF online THEN
         s := s || format(E'-- 4. backfill in batches of 1000 pages, each its own transaction: lock\n'
-            || E'--    the batch''s parents first (writers in flight finish, later ones\n'
-            || E'--    wait), then count with a new snapshot that sees every committed child\n'
-            || E'DO $da$\nDECLARE\n    pages bigint := pg_relation_size(%L) / current_setting(''block_size'')::bigint;\n'
-            || E'    b bigint := 0;\nBEGIN\n    WHILE b <= pages LOOP\n'
-            || E'        PERFORM 1 FROM %s p\n          WHERE p.ctid >= format(''(%%s,0)'', b)::tid AND p.ctid < format(''(%%s,0)'', b + 1000)::tid\n            FOR UPDATE;\n'
-            || E'        UPDATE %s p\n           SET %s\n'
-            || E'         WHERE p.ctid >= format(''(%%s,0)'', b)::tid AND p.ctid < format(''(%%s,0)'', b + 1000)::tid;\n'
-            || E'        COMMIT;\n        b := b + 1000;\n    END LOOP;\nEND\n$da$;\nANALYZE %s;\n\n',
-            n.parent, n.parent, n.parent,
-            format('%I = (SELECT count(*) FROM %s c WHERE %s)', n.new_columns[1], n.child,
-                   (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p)))
-              || coalesce((SELECT string_agg(format(E',\n               %I = (SELECT coalesce(sum(c.%I), 0) FROM %s c WHERE %s)', nc, sc, n.child,
-                                                    (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p))), '')
-                             FROM unnest(n.new_columns[2:], n.columns) u(nc, sc)), ''),
-            n.parent);
+                || E'--    the batch''s parents first (writers in flight finish, later ones\n'
+                || E'--    wait), then count with a new snapshot that sees every committed child\n'
+                || E'DO $da$\nDECLARE\n    pages bigint := pg_relation_size(%L) / current_setting(''block_size'')::bigint;\n'
+                || E'    b bigint := 0;\nBEGIN\n    WHILE b <= pages LOOP\n'
+                || E'        PERFORM 1 FROM %s p\n          WHERE p.ctid >= format(''(%%s,0)'', b)::tid AND p.ctid < format(''(%%s,0)'', b + 1000)::tid\n            FOR UPDATE;\n'
+                || E'        UPDATE %s p\n           SET %s\n'
+                || E'         WHERE p.ctid >= format(''(%%s,0)'', b)::tid AND p.ctid < format(''(%%s,0)'', b + 1000)::tid;\n'
+                || E'        COMMIT;\n        b := b + 1000;\n    END LOOP;\nEND\n$da$;\nANALYZE %s;\n\n',
+                n.parent, n.parent, n.parent,
+                format('%I = (SELECT count(*) FROM %s c WHERE %s)', n.new_columns[1], n.child,
+                       (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p)))
+                  || coalesce((SELECT string_agg(format(E',\n               %I = (SELECT coalesce(sum(c.%I), 0) FROM %s c WHERE %s)', nc, sc, n.child,
+                                                        (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p))), '')
+                                 FROM unnest(n.new_columns[2:], n.columns) u(nc, sc)), ''),
+                n.parent);
+        ELSE
+            s := s || format(E'-- 4. backfill: lock the parents first (writers in flight finish, later\n'
+                || E'--    ones wait), then count with a new snapshot that sees every\n'
+                || E'--    committed child (READ COMMITTED)\n'
+                || E'SELECT count(*) AS locked_parents FROM (SELECT 1 FROM %s FOR UPDATE) p;\n'
+                || E'UPDATE %s p\n   SET %s;\nANALYZE %s;\n\n',
+                n.parent, n.parent,
+                format('%I = (SELECT count(*) FROM %s c WHERE %s)', n.new_columns[1], n.child,
+                       (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p)))
+                  || coalesce((SELECT string_agg(format(E',\n       %I = (SELECT coalesce(sum(c.%I), 0) FROM %s c WHERE %s)', nc, sc, n.child,
+                                                        (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p))), '')
+                                 FROM unnest(n.new_columns[2:], n.columns) u(nc, sc)), ''),
+                n.parent);
+        END IF;
     END IF;
     s := s || E'-- 5. queries to rewrite (the application sends these instead)\n' || denorm_advisor._rewrite_comments(c)
            || format(E'-- check: SELECT denorm_advisor.verify(%s);  -- 0 when consistent\n', c.id);
     RETURN s;
 END
 $$;
-COMMENT ON FUNCTION denorm_advisor.ddl(int) IS
-'denorm_advisor: the apply script of a candidate, runnable with psql -f: columns, index on the child''s foreign key, maintenance triggers (parent row read FOR SHARE), batched backfill, and the rewritten queries as comments';
+COMMENT ON FUNCTION denorm_advisor.ddl(int, boolean) IS
+'denorm_advisor: the apply script of a candidate: columns, index on the child''s foreign key, maintenance triggers (parent row read FOR SHARE), backfill, and the rewritten queries as comments; online (default) runs with psql -f outside a transaction block (CREATE INDEX CONCURRENTLY, backfill committed in batches), online => false is one plain SQL script that runs inside a transaction';
 
-CREATE FUNCTION denorm_advisor.rollback_ddl(id int)
+CREATE FUNCTION denorm_advisor.rollback_ddl(id int, online boolean DEFAULT true)
 RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_variable
@@ -1366,8 +1399,10 @@ DECLARE
     mvschema name;
 BEGIN
     n := denorm_advisor._script_names(c);
-    s := format(E'-- denorm_advisor: roll back candidate %s (%s)\n-- drops exactly what denorm_advisor.ddl(%s) created, nothing else\n\\set ON_ERROR_STOP on\nSET lock_timeout = ''10s'';\n',
-                c.id, c.kind, c.id);
+    s := format(E'-- denorm_advisor: roll back candidate %s (%s)\n-- drops exactly what denorm_advisor.ddl(%s) created, nothing else\n%s',
+                c.id, c.kind, c.id,
+                CASE WHEN online THEN E'\\set ON_ERROR_STOP on\nSET lock_timeout = ''10s'';\n'
+                     ELSE E'SET LOCAL lock_timeout = ''10s'';\n' END);
     IF c.kind = 'matview' THEN
         SELECT cl.relnamespace::regnamespace::name INTO mvschema
           FROM denorm_advisor.analysed_queries aq, unnest(aq.read_tables) WITH ORDINALITY t(rel, i)
@@ -1381,7 +1416,7 @@ BEGIN
                || format(E'DROP TRIGGER IF EXISTS %I ON %s;\nDROP FUNCTION IF EXISTS %I.%I();\n',
                          n.trigger_base || '_fill', n.child, n.child_schema, n.fn_fill);
         IF n.needs_index THEN
-            s := s || format(E'DROP INDEX CONCURRENTLY IF EXISTS %I.%I;\n', n.child_schema, n.index_name);
+            s := s || format(E'DROP INDEX %sIF EXISTS %I.%I;\n', CASE WHEN online THEN 'CONCURRENTLY ' ELSE '' END, n.child_schema, n.index_name);
         END IF;
         s := s || format(E'ALTER TABLE %s\n    %s;\n', n.child,
                          (SELECT string_agg(format('DROP COLUMN IF EXISTS %I', x), E',\n    ') FROM unnest(n.new_columns) x));
@@ -1391,7 +1426,7 @@ BEGIN
                          n.trigger_base || '_upd', n.child, n.trigger_base || '_trunc', n.child,
                          n.child_schema, n.fn_fill);
         IF n.needs_index THEN
-            s := s || format(E'DROP INDEX CONCURRENTLY IF EXISTS %I.%I;\n', n.child_schema, n.index_name);
+            s := s || format(E'DROP INDEX %sIF EXISTS %I.%I;\n', CASE WHEN online THEN 'CONCURRENTLY ' ELSE '' END, n.child_schema, n.index_name);
         END IF;
         s := s || format(E'ALTER TABLE %s\n    %s;\n', n.parent,
                          (SELECT string_agg(format('DROP COLUMN IF EXISTS %I', x), E',\n    ') FROM unnest(n.new_columns) x));
@@ -1399,7 +1434,7 @@ BEGIN
     RETURN s;
 END
 $$;
-COMMENT ON FUNCTION denorm_advisor.rollback_ddl(int) IS
+COMMENT ON FUNCTION denorm_advisor.rollback_ddl(int, boolean) IS
 'denorm_advisor: the script that restores the schema as it was before ddl(): drops the triggers, functions, index, columns or view it created, nothing else';
 
 CREATE FUNCTION denorm_advisor.verify(id int)
