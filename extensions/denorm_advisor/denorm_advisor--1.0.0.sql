@@ -248,12 +248,20 @@ LANGUAGE plpgsql AS $$
 DECLARE
     w record;
     st record;
+    denied text;
 BEGIN
     PERFORM denorm_advisor._loaded();     -- the denorm_advisor.* settings
     DELETE FROM denorm_advisor.analysed_queries WHERE owner = current_user;
     FOR w IN SELECT * FROM denorm_advisor._workload_raw() LOOP
         BEGIN
             st := denorm_advisor._statement(w.query);
+            -- the advisor reads what the caller may read, nothing else
+            SELECT string_agg(DISTINCT t::text, ', ') INTO denied
+              FROM unnest(st.read_tables) t WHERE NOT has_table_privilege(t, 'SELECT');
+            IF denied IS NOT NULL THEN
+                RAISE EXCEPTION 'permission denied for table %', denied
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
             INSERT INTO denorm_advisor.analysed_queries
                 (query_id, query, source, calls_per_hour, mean_time_ms, time_measured,
                  command, plan_cost, est_rows, written_table, written_columns, read_tables)
@@ -1003,13 +1011,13 @@ BEGIN
     RETURN QUERY
     SELECT cd.id, cd.kind, cd.target, cd.source,
            ARRAY(SELECT cq.query_id FROM denorm_advisor.candidate_queries cq
-                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL ORDER BY cq.query_id),
+                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.cost_after < cq.cost_before ORDER BY cq.query_id),
            ARRAY(SELECT cq.cost_before FROM denorm_advisor.candidate_queries cq
-                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL ORDER BY cq.query_id),
+                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.cost_after < cq.cost_before ORDER BY cq.query_id),
            ARRAY(SELECT cq.cost_after FROM denorm_advisor.candidate_queries cq
-                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL ORDER BY cq.query_id),
+                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.cost_after < cq.cost_before ORDER BY cq.query_id),
            ARRAY(SELECT cq.rewritten FROM denorm_advisor.candidate_queries cq
-                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL ORDER BY cq.query_id),
+                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.cost_after < cq.cost_before ORDER BY cq.query_id),
            cd.read_ms_saved_per_hour, cd.write_ms_added_per_hour, cd.net_ms_per_hour,
            cd.extra_bytes, cd.confidence, cd.reason
       FROM denorm_advisor.candidates cd
@@ -1167,7 +1175,7 @@ LANGUAGE sql STABLE AS $$
       FROM denorm_advisor.candidate_queries cq
       JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
      WHERE cq.owner = current_user AND cq.candidate_id = c.id AND cq.reason IS NULL
-       AND cq.rewritten IS NOT NULL;
+       AND cq.rewritten IS NOT NULL AND cq.cost_after < cq.cost_before;
 $$;
 COMMENT ON FUNCTION denorm_advisor._rewrite_comments(denorm_advisor.candidates) IS
 'denorm_advisor (internal): the queries a candidate rewrites, before and after, as SQL comments';

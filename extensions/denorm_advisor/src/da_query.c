@@ -36,6 +36,7 @@
 #include "access/htup_details.h"
 #include "access/sysattr.h"
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -57,37 +58,56 @@ PG_FUNCTION_INFO_V1(denorm_advisor_statement);
 PG_FUNCTION_INFO_V1(denorm_advisor_fk_joins);
 
 /*
- * da_parse_statement
- *		Parse, analyse and rewrite one workload statement.
- *
- * The statement must be exactly one statement that rewrites to one query
- * (a rule producing several is refused).  Parameter types are inferred.
+ * raw_statement
+ *		The one raw statement of a workload text.
  */
-Query *
-da_parse_statement(const char *sql, Oid **paramTypes, int *numParams)
+static RawStmt *
+raw_statement(const char *sql)
 {
-	List	   *raw;
-	List	   *rewritten;
-	Query	   *query;
+	List	   *raw = pg_parse_query(sql);
 
-	raw = pg_parse_query(sql);
 	if (list_length(raw) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a workload statement must be exactly one SQL statement"),
 				 errdetail("The text holds %d statements.", list_length(raw)),
 				 errhint("Add each statement of the workload on its own.")));
+	return linitial_node(RawStmt, raw);
+}
+
+/* Does a raw parse tree lock rows (FOR UPDATE/SHARE anywhere)? */
+static bool
+locking_clause_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SelectStmt) && ((SelectStmt *) node)->lockingClause != NIL)
+		return true;
+	return raw_expression_tree_walker(node, locking_clause_walker, context);
+}
+
+/*
+ * analyse_select
+ *		Parse analysis and rewrite of a raw SELECT.  Analysis takes
+ *		AccessShareLock on the relations read; a locking clause would take
+ *		RowShareLock, so statements with one are refused (invariant I1).
+ */
+static Query *
+analyse_select(RawStmt *raw, const char *sql, Oid **paramTypes,
+			   int *numParams)
+{
+	Query	   *query;
+	List	   *rewritten;
+
+	if (locking_clause_walker(raw->stmt, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("statements that lock rows (FOR UPDATE/SHARE) are not analysed"),
+				 errhint("Analysing them would lock their tables in ROW SHARE mode; denorm_advisor takes ACCESS SHARE locks only.")));
 
 	*paramTypes = NULL;
 	*numParams = 0;
-	query = parse_analyze_varparams(linitial_node(RawStmt, raw), sql,
-									paramTypes, numParams, NULL);
-	if (query->commandType == CMD_UTILITY)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a workload statement must be SELECT, INSERT, UPDATE, DELETE or MERGE"),
-				 errhint("Utility statements (DDL, COPY, ...) are not part of the workload the advisor costs.")));
-
+	query = parse_analyze_varparams(raw, sql, paramTypes, numParams, NULL);
 	rewritten = pg_rewrite_query(query);
 	if (list_length(rewritten) != 1)
 		ereport(ERROR,
@@ -95,6 +115,28 @@ da_parse_statement(const char *sql, Oid **paramTypes, int *numParams)
 				 errmsg("the statement rewrites to %d queries", list_length(rewritten)),
 				 errhint("Statements on relations with DO ALSO or DO INSTEAD rules cannot be costed.")));
 	return linitial_node(Query, rewritten);
+}
+
+/*
+ * da_parse_statement
+ *		Parse, analyse and rewrite one workload SELECT.
+ *
+ * The text must be exactly one SELECT that rewrites to one query.
+ * Parameter types are inferred.  Writes are described without parse
+ * analysis (which would lock their target in ROW EXCLUSIVE mode): see
+ * denorm_advisor_statement.
+ */
+Query *
+da_parse_statement(const char *sql, Oid **paramTypes, int *numParams)
+{
+	RawStmt    *raw = raw_statement(sql);
+
+	if (!IsA(raw->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("only a SELECT can be costed against a candidate"),
+				 errhint("Writes enter the write-cost model through denorm_advisor._statement().")));
+	return analyse_select(raw, sql, paramTypes, numParams);
 }
 
 /*
@@ -543,6 +585,180 @@ column_names(Oid relid, Bitmapset *cols)
 	return makeArrayResult(astate, CurrentMemoryContext);
 }
 
+/* Every relation a query reads, at its level (views are expanded) */
+static Datum
+relations_read(Query *query)
+{
+	ArrayBuildState *reads = NULL;
+	ListCell   *lc;
+
+	foreach(lc, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		reads = accumArrayResult(reads, ObjectIdGetDatum(rte->relid), false,
+								 REGCLASSOID, CurrentMemoryContext);
+	}
+	if (reads)
+		return makeArrayResult(reads, CurrentMemoryContext);
+	return PointerGetDatum(construct_empty_array(REGCLASSOID));
+}
+
+/* A raw "SELECT 1 FROM from WHERE where" */
+static SelectStmt *
+counting_select(List *from, Node *where, WithClause *with)
+{
+	SelectStmt *sel = makeNode(SelectStmt);
+	ResTarget  *rt = makeNode(ResTarget);
+	A_Const    *one = makeNode(A_Const);
+
+	one->val.ival.type = T_Integer;
+	one->val.ival.ival = 1;
+	one->location = -1;
+	rt->val = (Node *) one;
+	rt->location = -1;
+	sel->targetList = list_make1(rt);
+	sel->fromClause = from;
+	sel->whereClause = where;
+	sel->withClause = with;
+	return sel;
+}
+
+/*
+ * describe_write
+ *		The _statement() row of an INSERT, UPDATE, DELETE or MERGE, without
+ *		parse analysis of the write itself, which would lock its target in
+ *		ROW EXCLUSIVE mode (invariant I1): the target is looked up by name
+ *		without a lock, the columns set are read from the raw tree, and the
+ *		rows written per execution are the estimate of the SELECT of the
+ *		rows the statement finds (analysed with ACCESS SHARE locks).
+ */
+static void
+describe_write(RawStmt *raw, const char *sql, Datum *values, bool *nulls)
+{
+	Node	   *stmt = raw->stmt;
+	RangeVar   *target;
+	List	   *setcols = NIL;
+	bool		allcols = false;
+	SelectStmt *finder = NULL;
+	double		rows = 1;
+	double		cost = 0;
+	int			width = 0;
+	Oid			relid;
+	Bitmapset  *cols = NULL;
+	ListCell   *lc;
+	Datum		reads;
+
+	switch (nodeTag(stmt))
+	{
+		case T_InsertStmt:
+			{
+				InsertStmt *ins = (InsertStmt *) stmt;
+				SelectStmt *src = (SelectStmt *) ins->selectStmt;
+
+				values[0] = CStringGetTextDatum("INSERT");
+				target = ins->relation;
+				if (ins->cols)
+					setcols = ins->cols;
+				else
+					allcols = true;
+				if (src == NULL)
+					rows = 1;	/* DEFAULT VALUES */
+				else if (src->valuesLists)
+					rows = list_length(src->valuesLists);
+				else
+					finder = src;
+				break;
+			}
+		case T_UpdateStmt:
+			{
+				UpdateStmt *upd = (UpdateStmt *) stmt;
+
+				values[0] = CStringGetTextDatum("UPDATE");
+				target = upd->relation;
+				setcols = upd->targetList;
+				finder = counting_select(lcons(upd->relation, list_copy(upd->fromClause)),
+										 upd->whereClause, upd->withClause);
+				break;
+			}
+		case T_DeleteStmt:
+			{
+				DeleteStmt *del = (DeleteStmt *) stmt;
+
+				values[0] = CStringGetTextDatum("DELETE");
+				target = del->relation;
+				finder = counting_select(lcons(del->relation, list_copy(del->usingClause)),
+										 del->whereClause, del->withClause);
+				break;
+			}
+		default:
+			{
+				MergeStmt  *merge = (MergeStmt *) stmt;
+
+				values[0] = CStringGetTextDatum("MERGE");
+				target = merge->relation;
+				allcols = true;
+				finder = counting_select(list_make1(merge->sourceRelation), NULL,
+										 merge->withClause);
+				break;
+			}
+	}
+
+	relid = RangeVarGetRelid(target, NoLock, false);
+	if (allcols)
+	{
+		HeapTuple	tup;
+
+		for (AttrNumber attno = 1;; attno++)
+		{
+			tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attno));
+			if (!HeapTupleIsValid(tup))
+				break;
+			if (!((Form_pg_attribute) GETSTRUCT(tup))->attisdropped)
+				cols = bms_add_member(cols, attno - FirstLowInvalidHeapAttributeNumber);
+			ReleaseSysCache(tup);
+		}
+	}
+	foreach(lc, setcols)
+	{
+		ResTarget  *rt = lfirst(lc);
+		AttrNumber	attno = get_attnum(relid, rt->name);
+
+		if (attno == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							rt->name, get_rel_name(relid))));
+		cols = bms_add_member(cols, attno - FirstLowInvalidHeapAttributeNumber);
+	}
+
+	if (finder)
+	{
+		RawStmt    *fraw = makeNode(RawStmt);
+		Oid		   *paramTypes;
+		int			numParams;
+		Query	   *query;
+
+		fraw->stmt = (Node *) finder;
+		fraw->stmt_location = raw->stmt_location;
+		fraw->stmt_len = raw->stmt_len;
+		query = analyse_select(fraw, sql, &paramTypes, &numParams);
+		cost = da_plan_cost(query, sql, &rows, &width);
+		reads = relations_read(query);
+	}
+	else
+		reads = PointerGetDatum(construct_empty_array(REGCLASSOID));
+
+	values[1] = Float8GetDatum(cost);
+	values[2] = Float8GetDatum(Max(rows, 1.0));
+	values[3] = Int32GetDatum(width);
+	values[4] = ObjectIdGetDatum(relid);
+	values[5] = column_names(relid, cols);
+	values[6] = reads;
+}
+
 /*
  * denorm_advisor._statement(sql text)
  *		One row describing a workload statement: command, generic-plan
@@ -553,102 +769,38 @@ Datum
 denorm_advisor_statement(PG_FUNCTION_ARGS)
 {
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Oid		   *paramTypes;
-	int			numParams;
-	Query	   *query;
+	RawStmt    *raw = raw_statement(sql);
 	TupleDesc	tupdesc;
 	Datum		values[7];
 	bool		nulls[7];
-	double		rows;
-	int			width;
-	ArrayBuildState *reads = NULL;
-	ListCell   *lc;
-	Index		rti;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-
-	query = da_parse_statement(sql, &paramTypes, &numParams);
 	memset(nulls, 0, sizeof(nulls));
 
-	switch (query->commandType)
+	if (IsA(raw->stmt, SelectStmt))
 	{
-		case CMD_SELECT:
-			values[0] = CStringGetTextDatum("SELECT");
-			break;
-		case CMD_INSERT:
-			values[0] = CStringGetTextDatum("INSERT");
-			break;
-		case CMD_UPDATE:
-			values[0] = CStringGetTextDatum("UPDATE");
-			break;
-		case CMD_DELETE:
-			values[0] = CStringGetTextDatum("DELETE");
-			break;
-		case CMD_MERGE:
-			values[0] = CStringGetTextDatum("MERGE");
-			break;
-		default:
-			values[0] = CStringGetTextDatum("OTHER");
-			break;
+		Oid		   *paramTypes;
+		int			numParams;
+		Query	   *query = analyse_select(raw, sql, &paramTypes, &numParams);
+		double		rows;
+		int			width;
+
+		values[0] = CStringGetTextDatum("SELECT");
+		values[1] = Float8GetDatum(da_plan_cost(query, sql, &rows, &width));
+		values[2] = Float8GetDatum(rows);
+		values[3] = Int32GetDatum(width);
+		nulls[4] = nulls[5] = true;
+		values[6] = relations_read(query);
 	}
-
-	values[1] = Float8GetDatum(da_plan_cost(query, sql, &rows, &width));
-	values[2] = Float8GetDatum(rows);
-	values[3] = Int32GetDatum(width);
-
-	/* the written table and the columns a write sets */
-	if (query->resultRelation > 0)
-	{
-		RangeTblEntry *rte = rt_fetch(query->resultRelation, query->rtable);
-		Bitmapset  *cols = NULL;
-
-		values[4] = ObjectIdGetDatum(rte->relid);
-		if (query->commandType == CMD_UPDATE)
-		{
-			foreach(lc, query->targetList)
-			{
-				TargetEntry *tle = lfirst(lc);
-
-				if (!tle->resjunk)
-					cols = bms_add_member(cols, tle->resno - FirstLowInvalidHeapAttributeNumber);
-			}
-		}
-		else if (query->commandType == CMD_INSERT ||
-				 query->commandType == CMD_MERGE)
-		{
-			/* every column gets a value (maybe its default) */
-			Relation	rel = table_open(rte->relid, NoLock);
-
-			for (int i = 0; i < RelationGetNumberOfAttributes(rel); i++)
-				if (!TupleDescAttr(RelationGetDescr(rel), i)->attisdropped)
-					cols = bms_add_member(cols, i + 1 - FirstLowInvalidHeapAttributeNumber);
-			table_close(rel, NoLock);
-		}
-		values[5] = column_names(rte->relid, cols);
-	}
+	else if (IsA(raw->stmt, InsertStmt) || IsA(raw->stmt, UpdateStmt) ||
+			 IsA(raw->stmt, DeleteStmt) || IsA(raw->stmt, MergeStmt))
+		describe_write(raw, sql, values, nulls);
 	else
-	{
-		nulls[4] = true;
-		nulls[5] = true;
-	}
-
-	/* every relation read, at any level (views are expanded already) */
-	rti = 0;
-	foreach(lc, query->rtable)
-	{
-		RangeTblEntry *rte = lfirst(lc);
-
-		rti++;
-		if (rte->rtekind != RTE_RELATION || rti == query->resultRelation)
-			continue;
-		reads = accumArrayResult(reads, ObjectIdGetDatum(rte->relid), false,
-								 REGCLASSOID, CurrentMemoryContext);
-	}
-	if (reads)
-		values[6] = makeArrayResult(reads, CurrentMemoryContext);
-	else
-		values[6] = PointerGetDatum(construct_empty_array(REGCLASSOID));
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a workload statement must be SELECT, INSERT, UPDATE, DELETE or MERGE"),
+				 errhint("Utility statements (DDL, COPY, ...) are not part of the workload the advisor costs.")));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
