@@ -58,13 +58,41 @@ PG_FUNCTION_INFO_V1(denorm_advisor_statement);
 PG_FUNCTION_INFO_V1(denorm_advisor_fk_joins);
 
 /*
+ * workload_error_callback
+ *		Point the cursor of a parse or analysis error into the workload
+ *		statement, not into the SQL that called the advisor.
+ */
+static void
+workload_error_callback(void *arg)
+{
+	const char *sql = (const char *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(sql);
+	}
+	errcontext("workload statement");
+}
+
+/*
  * raw_statement
  *		The one raw statement of a workload text.
  */
 static RawStmt *
 raw_statement(const char *sql)
 {
-	List	   *raw = pg_parse_query(sql);
+	ErrorContextCallback errcallback;
+	List	   *raw;
+
+	errcallback.callback = workload_error_callback;
+	errcallback.arg = unconstify(char *, sql);
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	raw = pg_parse_query(sql);
+	error_context_stack = errcallback.previous;
 
 	if (list_length(raw) != 1)
 		ereport(ERROR,
@@ -98,6 +126,7 @@ analyse_select(RawStmt *raw, const char *sql, Oid **paramTypes,
 {
 	Query	   *query;
 	List	   *rewritten;
+	ErrorContextCallback errcallback;
 
 	if (locking_clause_walker(raw->stmt, NULL))
 		ereport(ERROR,
@@ -107,7 +136,12 @@ analyse_select(RawStmt *raw, const char *sql, Oid **paramTypes,
 
 	*paramTypes = NULL;
 	*numParams = 0;
+	errcallback.callback = workload_error_callback;
+	errcallback.arg = unconstify(char *, sql);
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	query = parse_analyze_varparams(raw, sql, paramTypes, numParams, NULL);
+	error_context_stack = errcallback.previous;
 	rewritten = pg_rewrite_query(query);
 	if (list_length(rewritten) != 1)
 		ereport(ERROR,

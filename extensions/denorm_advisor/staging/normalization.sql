@@ -1130,9 +1130,9 @@ BEGIN
                 SELECT a, b, y, 2, dep_a + dep_b
                 FROM (SELECT a, b, y,
                              v_pairs[(least(a, y) - 1) * k + greatest(a, y)]
-                               / (v_card[a] * v_card[y] * (1 - exp(-v_n::float8 / (v_card[a] * v_card[y])))) AS dep_a,
+                               / (v_card[a] * v_card[y] * (1 - exp(-least(v_n::float8 / (v_card[a] * v_card[y]), 700)))) AS dep_a,
                              v_pairs[(least(b, y) - 1) * k + greatest(b, y)]
-                               / (v_card[b] * v_card[y] * (1 - exp(-v_n::float8 / (v_card[b] * v_card[y])))) AS dep_b
+                               / (v_card[b] * v_card[y] * (1 - exp(-least(v_n::float8 / (v_card[b] * v_card[y]), 700)))) AS dep_b
                       FROM generate_series(1, k) AS a, generate_series(1, k) AS b, generate_series(1, k) AS y
                       WHERE a < b AND y <> a AND y <> b
                         AND NOT v_ckey[a] AND NOT v_ckey[b] AND NOT v_gen[y] AND NOT v_ckey[y] AND v_card[y] >= 2
@@ -1466,6 +1466,17 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
+    /*
+     * A copy of a referenced column is reported as such, and the FDs it
+     * takes part in are not reported on their own: they come with the copy
+     * (product_name copied with product_id "determines" product_id when
+     * names are unique) and go away with it, or are part of a snapshot.
+     */
+    SELECT coalesce(jsonb_agg(fd ORDER BY o), '[]') INTO v_fds
+    FROM jsonb_array_elements(v_fds) WITH ORDINALITY AS u(fd, o)
+    WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v_copies) AS c
+                      WHERE c->'col' = fd->'rhs' OR fd->'lhs' ? (c->>'col'));
+
     /* -------- output: functional dependencies, one row per LHS and normal form -------- */
     FOR r IN
         SELECT f.l, f.nf, array_agg(f.rhs ORDER BY f.rhs) AS rhs,
@@ -1475,7 +1486,8 @@ BEGIN
                array_agg(f.rhs ORDER BY f.rhs) FILTER (WHERE f.exact) AS exact_rhs,
                string_agg(format('%I: %s rows disagree with the most common value of their group (g3 = %s)',
                                  f.rhs, f.viol, f.g3), '; ' ORDER BY f.rhs) FILTER (WHERE NOT f.exact) AS approx_detail,
-               bool_or(denorm_advisor._nf_snapshot_name(f.rhs)) AS snapshot_name
+               bool_or(denorm_advisor._nf_snapshot_name(f.rhs)) AS snapshot_name,
+               string_agg(quote_ident(f.rhs), ', ' ORDER BY f.rhs) FILTER (WHERE denorm_advisor._nf_snapshot_name(f.rhs)) AS snapshot_cols
         FROM (SELECT ARRAY(SELECT jsonb_array_elements_text(fd->'lhs')) AS l, fd->>'rhs' AS rhs,
                      (fd->>'exact')::boolean AS exact, (fd->>'g3')::float8 AS g3,
                      (fd->>'support')::bigint AS support, (fd->>'nx')::bigint AS nx,
@@ -1485,6 +1497,7 @@ BEGIN
         WHERE f.nf IS NOT NULL
         GROUP BY f.l, f.nf
     LOOP
+        PERFORM denorm_advisor._nf_check_deadline(p_deadline);
         finding := 'functional dependency';
         normal_form := r.nf;
         lhs := r.l;
@@ -1498,19 +1511,169 @@ BEGIN
                          CASE WHEN cardinality(r.rhs) = 1 THEN 'depends' ELSE 'depend' END, v_txt)
             || CASE r.nf
                  WHEN '2NF' THEN format(', a proper subset of the key (%s): a partial dependency',
-                     (SELECT string_agg(quote_ident(c), ', ' ORDER BY o)
-                      FROM jsonb_array_elements(v_keys) AS kk, jsonb_array_elements_text(kk->'cols') WITH ORDINALITY AS u(c, o)
-                      WHERE kk = (SELECT k3 FROM jsonb_array_elements(v_keys) AS k3
-                                  WHERE (k3->>'minimal')::boolean AND k3->'cols' @> to_jsonb(r.l)
-                                  LIMIT 1)))
+                     (SELECT string_agg(quote_ident(c), ', ')
+                      FROM jsonb_array_elements_text((SELECT k3->'cols' FROM jsonb_array_elements(v_keys) AS k3
+                                                      WHERE (k3->>'minimal')::boolean AND k3->'cols' @> to_jsonb(r.l)
+                                                      LIMIT 1)) AS c))
                  WHEN '3NF' THEN ', which is not a key: a transitive dependency'
                  ELSE format(', which is not a key, and %s part of a key',
                              CASE WHEN cardinality(r.rhs) = 1 THEN 'is' ELSE 'are' END)
                END
             || format('; %s of %s rows repeat a value of %s', r.repeated, r.nx, v_txt)
-            || CASE WHEN r.approx_detail IS NOT NULL THEN '; approximate: ' || r.approx_detail ELSE '' END;
+            || CASE WHEN r.approx_detail IS NOT NULL THEN '; approximate: ' || r.approx_detail ELSE '' END
+            || CASE WHEN r.snapshot_name THEN format('; possibly intentional: the name of %s suggests a snapshot', r.snapshot_cols)
+                    ELSE '' END;
+        /* the example: the most repeated LHS value and its dependent values, or a disagreeing group */
         example := NULL;
+        IF r.exact_rhs IS NOT NULL THEN
+            EXECUTE format('SELECT %s || '' has '' || %s || format('' in all %%s rows'', q.c) FROM'
+                           ' (SELECT %s, %s, count(*) AS c FROM %s t WHERE %s GROUP BY %s, %s'
+                           '  ORDER BY count(*) DESC, %s LIMIT 1) AS q',
+                           (SELECT string_agg(format('%L || %s', quote_ident(c) || ' = ',
+                                                     denorm_advisor._nf_show(format('q.%I', c), v_cat[array_position(v_col, c)])),
+                                              ' || '', '' || ') FROM unnest(r.l) AS c),
+                           (SELECT string_agg(format('%L || %s', quote_ident(c) || ' = ',
+                                                     denorm_advisor._nf_show(format('q.%I', c), v_cat[array_position(v_col, c)])),
+                                              ' || '', '' || ') FROM unnest(r.exact_rhs) AS c),
+                           (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(r.l) AS c),
+                           (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(r.exact_rhs) AS c),
+                           v_rel,
+                           (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(r.l) AS c),
+                           (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(r.l) AS c),
+                           (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(r.exact_rhs) AS c),
+                           (SELECT string_agg(format('t.%I::text COLLATE "C"', c), ', ') FROM unnest(r.l) AS c))
+            INTO example;
+        END IF;
+        IF cardinality(r.approx) > 0 THEN
+            EXECUTE format('WITH g AS (SELECT %1$s, t.%2$I AS y, count(*) AS c FROM %3$s t WHERE %4$s GROUP BY %5$s, t.%2$I),'
+                           ' v AS (SELECT %6$s FROM g GROUP BY %6$s HAVING count(*) > 1'
+                           '       ORDER BY sum(g.c) DESC, %7$s LIMIT 1)'
+                           ' SELECT %8$s || '' has '' || string_agg(%9$L || %10$s || '' in '' || g.c'
+                           '        || CASE WHEN g.c = 1 THEN '' row'' ELSE '' rows'' END, '', '' ORDER BY g.c DESC, g.y::text COLLATE "C")'
+                           ' FROM g JOIN v USING (%6$s) GROUP BY %6$s',
+                           (SELECT string_agg(format('t.%I AS x%s', c, o), ', ') FROM unnest(r.l) WITH ORDINALITY AS u(c, o)),
+                           r.approx[1], v_rel,
+                           (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(r.l) AS c),
+                           (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(r.l) AS c),
+                           (SELECT string_agg(format('x%s', o), ', ') FROM generate_subscripts(r.l, 1) AS o),
+                           (SELECT string_agg(format('x%s::text COLLATE "C"', o), ', ') FROM generate_subscripts(r.l, 1) AS o),
+                           (SELECT string_agg(format('%L || %s', quote_ident(c) || ' = ',
+                                                     denorm_advisor._nf_show(format('x%s', o), v_cat[array_position(v_col, c)])),
+                                              ' || '', '' || ') FROM unnest(r.l) WITH ORDINALITY AS u(c, o)),
+                           quote_ident(r.approx[1]) || ' = ',
+                           denorm_advisor._nf_show('g.y', v_cat[array_position(v_col, r.approx[1])]))
+            INTO v_txt;
+            example := concat_ws('; ', example, v_txt);
+        END IF;
         suggestion := denorm_advisor._nf_suggest_split(p_rel, r.l, r.rhs, r.approx, r.nf, v_keys);
+        RETURN NEXT;
+    END LOOP;
+
+    /* -------- output: copies of referenced columns -------- */
+    FOR r IN
+        SELECT ARRAY(SELECT jsonb_array_elements_text(c->'fk_cols')) AS fk_cols,
+               ARRAY(SELECT jsonb_array_elements_text(c->'pk_cols')) AS pk_cols,
+               (c->>'parent')::oid::regclass AS parent, c->>'col' AS col, c->>'parent_col' AS parent_col,
+               c->>'cat' AS cat, (c->>'joined')::bigint AS joined, (c->>'equal')::bigint AS equal,
+               denorm_advisor._nf_snapshot_name(c->>'col') AS snapshot_name
+        FROM jsonb_array_elements(v_copies) AS c
+    LOOP
+        PERFORM denorm_advisor._nf_check_deadline(p_deadline);
+        finding := 'copied column';
+        lhs := r.fk_cols;
+        rhs := ARRAY[r.col];
+        exact := r.equal = r.joined;
+        /* an exact copy is an exact FD fk -> col; a diverging one is no FD */
+        normal_form := CASE WHEN r.equal = r.joined THEN denorm_advisor._nf_classify(r.fk_cols, r.col, v_keys) END;
+        g3 := CASE WHEN r.equal = r.joined THEN 0 END;
+        support := r.joined;
+        possibly_intentional := r.equal < r.joined OR r.snapshot_name;
+        v_txt := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.fk_cols) AS c);
+        detail := CASE WHEN r.equal = r.joined
+                       THEN format('%I equals %s.%I on all %s rows, joined through the foreign key (%s): a copy of the referenced column',
+                                   r.col, denorm_advisor._nf_qualified(r.parent), r.parent_col, r.joined, v_txt)
+                       ELSE format('%I equals %s.%I on %s of %s rows (%s%%), joined through the foreign key (%s); %s rows differ, as a value recorded when the row was written would: possibly intentional',
+                                   r.col, denorm_advisor._nf_qualified(r.parent), r.parent_col, r.equal, r.joined,
+                                   round(100.0 * r.equal / r.joined, 1), v_txt, r.joined - r.equal) END
+                  || CASE WHEN r.snapshot_name THEN format('; the name %I suggests a snapshot: possibly intentional', r.col) ELSE '' END;
+        IF r.equal < r.joined THEN
+            EXECUTE format('SELECT %s || '': '' || %L || %s || '' where '' || %L || %s'
+                           ' FROM %s t JOIN %s p ON %s WHERE t.%I IS DISTINCT FROM p.%I ORDER BY %s LIMIT 1',
+                           (SELECT string_agg(format('%L || %s', quote_ident(c) || ' = ',
+                                                     denorm_advisor._nf_show(format('t.%I', c), v_cat[array_position(v_col, c)])),
+                                              ' || '', '' || ') FROM unnest(r.fk_cols) AS c),
+                           quote_ident(r.col) || ' = ', denorm_advisor._nf_show(format('t.%I', r.col), r.cat),
+                           format('%s.%I = ', denorm_advisor._nf_qualified(r.parent), r.parent_col),
+                           denorm_advisor._nf_show(format('p.%I', r.parent_col), r.cat),
+                           v_rel, denorm_advisor._nf_qualified(r.parent),
+                           (SELECT string_agg(format('p.%I = t.%I', u.pk, u.fk), ' AND ') FROM unnest(r.pk_cols, r.fk_cols) AS u(pk, fk)),
+                           r.col, r.parent_col,
+                           (SELECT string_agg(format('t.%I::text COLLATE "C"', c), ', ') FROM unnest(r.fk_cols) AS c))
+            INTO example;
+        ELSE
+            EXECUTE format('SELECT %s || '' has '' || %L || %s || format('' in all %%s rows'', q.c) FROM'
+                           ' (SELECT %s, t.%I, count(*) AS c FROM %s t WHERE %s GROUP BY %s, t.%I'
+                           '  ORDER BY count(*) DESC, %s LIMIT 1) AS q',
+                           (SELECT string_agg(format('%L || %s', quote_ident(c) || ' = ',
+                                                     denorm_advisor._nf_show(format('q.%I', c), v_cat[array_position(v_col, c)])),
+                                              ' || '', '' || ') FROM unnest(r.fk_cols) AS c),
+                           quote_ident(r.col) || ' = ', denorm_advisor._nf_show(format('q.%I', r.col), r.cat),
+                           (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(r.fk_cols) AS c),
+                           r.col, v_rel,
+                           (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(r.fk_cols) AS c),
+                           (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(r.fk_cols) AS c),
+                           r.col,
+                           (SELECT string_agg(format('t.%I::text COLLATE "C"', c), ', ') FROM unnest(r.fk_cols) AS c))
+            INTO example;
+        END IF;
+        suggestion := denorm_advisor._nf_suggest_copy(p_rel, r.fk_cols, r.parent, r.pk_cols, r.col, r.parent_col,
+                                                      r.joined - r.equal, r.snapshot_name);
+        RETURN NEXT;
+    END LOOP;
+
+    /* -------- output: 1NF -------- */
+    FOR r IN SELECT f FROM jsonb_array_elements(v_onenf) AS f LOOP
+        PERFORM denorm_advisor._nf_check_deadline(p_deadline);
+        normal_form := '1NF';
+        lhs := NULL;
+        rhs := ARRAY(SELECT jsonb_array_elements_text(r.f->'cols'));
+        exact := NULL;
+        g3 := NULL;
+        support := (r.f->>'support')::bigint;
+        possibly_intentional := false;
+        CASE r.f->>'kind'
+            WHEN 'list' THEN
+                finding := '1NF delimited list';
+                detail := format('%s of %s sampled values are lists of 2 or more items separated by %L; %s distinct items in %s occurrences',
+                                 r.f->>'lists', r.f->>'nonnull', r.f->>'delim', r.f->>'distinct_items', r.f->>'items');
+                example := format('%I = %s', rhs[1], quote_literal(left(r.f->>'example', 60)));
+            WHEN 'array' THEN
+                finding := '1NF array as set';
+                detail := format('%s of %s sampled arrays have 2 or more elements, none repeated within an array, lengths vary; %s distinct elements in %s occurrences',
+                                 r.f->>'multi', r.f->>'nonnull', r.f->>'distinct_elems', r.f->>'elems')
+                    || CASE WHEN (r.f->>'sorted')::bigint >= 0
+                            THEN format('; %s of them are sorted', r.f->>'sorted')
+                                 || CASE WHEN (r.f->>'distinct_sets')::bigint < (r.f->>'distinct_arrays')::bigint
+                                         THEN '; one set appears in several orders' ELSE '' END
+                            ELSE '' END
+                    || CASE WHEN r.f->>'gin' IS NOT NULL
+                            THEN format('; searched by membership: GIN index %s', r.f->>'gin') ELSE '' END;
+                example := format('%I = %s', rhs[1], quote_literal(left(r.f->>'example', 60)));
+            ELSE
+                finding := '1NF repeating group';
+                detail := format('%s repeat one attribute (%s, numbered, one type); filled in the sample: %s',
+                                 (SELECT string_agg(quote_ident(c), ', ') FROM unnest(rhs) AS c),
+                                 quote_literal(r.f->>'base'), r.f->>'fill');
+                EXECUTE format('SELECT %s FROM %s t WHERE %s ORDER BY %s LIMIT 1',
+                               (SELECT string_agg(format('%L || %s', quote_ident(c) || ' = ',
+                                                         denorm_advisor._nf_show(format('t.%I', c), 'S')), ' || '', '' || ')
+                                FROM unnest(coalesce(v_key, '{}') || rhs) AS c),
+                               v_rel, r.f->>'cond',
+                               coalesce((SELECT string_agg(format('t.%I::text COLLATE "C"', c), ', ') FROM unnest(v_key) AS c), '1'))
+                INTO example;
+        END CASE;
+        suggestion := denorm_advisor._nf_suggest_1nf(p_rel, r.f->>'kind', rhs, r.f->>'delim', r.f->>'base',
+                                                     v_key, v_key_declared);
         RETURN NEXT;
     END LOOP;
 END
