@@ -60,6 +60,31 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION denorm_advisor._loaded() IS
 'denorm_advisor (internal): loads the library (and so defines the denorm_advisor.* settings); returns true';
 
+CREATE FUNCTION denorm_advisor.collector_active()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'denorm_advisor_collector_active'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION denorm_advisor.collector_active() IS
+'denorm_advisor: is the workload collector running (library in shared_preload_libraries)?';
+
+CREATE FUNCTION denorm_advisor.collected(
+    OUT dbid oid, OUT userid oid, OUT queryid bigint, OUT query text,
+    OUT sampled_calls bigint, OUT calls_per_hour float8, OUT mean_time_ms float8,
+    OUT mean_rows float8, OUT joins text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'denorm_advisor_collected'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION denorm_advisor.collected() IS
+'denorm_advisor: the queries the collector sampled: calls (and calls per hour scaled by the sample rate), mean time and rows, and the joins of the executed plans; other roles'' texts need pg_read_all_stats';
+
+CREATE FUNCTION denorm_advisor.collector_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'denorm_advisor_collector_reset'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION denorm_advisor.collector_reset() IS
+'denorm_advisor: forget every collected query (superusers and roles granted EXECUTE)';
+REVOKE EXECUTE ON FUNCTION denorm_advisor.collector_reset() FROM PUBLIC;
+
 /* ------------------------------------------------------------------------
  * Result tables, one set of rows per role (row level security)
  * ------------------------------------------------------------------------ */
@@ -214,13 +239,29 @@ BEGIN
       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
      WHERE e.extname = 'pg_stat_statements';
     IF pss_schema IS NULL OR NOT current_setting('denorm_advisor.use_pg_stat_statements')::boolean THEN
+        -- the collector, when it runs: this database, the caller's queries
+        IF denorm_advisor.collector_active() THEN
+            RETURN QUERY
+                SELECT 'col:' || c.queryid, c.query, 'collector'::text, c.calls_per_hour, c.mean_time_ms
+                  FROM denorm_advisor.collected() c
+                 WHERE c.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND c.userid = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                   AND c.query !~* 'denorm_advisor|pg_catalog\.|pg_stat'
+                 ORDER BY c.calls_per_hour * c.mean_time_ms DESC, c.queryid;
+        END IF;
         RETURN;
     END IF;
     BEGIN
         EXECUTE format('SELECT greatest(extract(epoch FROM now() - stats_reset) / 3600, 1.0 / 60) FROM %I.pg_stat_statements_info', pss_schema)
             INTO hours;
         RETURN QUERY EXECUTE format($q$
-            SELECT 'pss:' || s.queryid, s.query, 'pg_stat_statements'::text,
+            -- normalization turns a typed literal (interval '1 day') into
+            -- "interval $3", which does not parse: make it a cast
+            SELECT 'pss:' || s.queryid,
+                   regexp_replace(s.query,
+                       '\m(interval|date|time|timetz|timestamp|timestamptz|numeric|text|int2|int4|int8|bigint|integer|smallint|boolean|bool|float4|float8|real|double precision|timestamp with time zone|timestamp without time zone|time with time zone|time without time zone|jsonb|json|uuid|bytea|inet)\s+\$(\d+)',
+                       '$\2::\1', 'gi'),
+                   'pg_stat_statements'::text,
                    s.calls / $1, s.mean_exec_time
               FROM %I.pg_stat_statements s
              WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())

@@ -104,6 +104,7 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	da_collector_init();
 	MarkGUCPrefixReserved("denorm_advisor");
 
 	da_whatif_init();

@@ -135,6 +135,9 @@ extern List *da_counter_aggregates(Query *query, DaFkJoin *join,
 extern Query *da_matview_definition(Query *query, List **param_quals,
 									const char **reason);
 
+/* da_collector.c */
+extern void da_collector_init(void);
+
 /* da_whatif.c */
 extern void da_whatif_init(void);
 typedef struct DaShadowColumn

@@ -117,6 +117,23 @@ COMMENT ON FUNCTION denorm_advisor._nf_check_deadline(timestamptz) IS
 'denorm_advisor (internal): raises SQLSTATE DAN01 once the normalization checker''s time budget is spent';
 
 /*
+ * Progress for the curious DBA (SET client_min_messages = debug1): one
+ * DEBUG line per step with its duration; returns the new step start.
+ */
+CREATE FUNCTION denorm_advisor._nf_debug_step(p_rel text, p_step text, p_since timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    RAISE DEBUG 'denorm_advisor.check_normalization: %: % in % ms', p_rel, p_step,
+        round(extract(epoch FROM clock_timestamp() - p_since) * 1000);
+    RETURN clock_timestamp();
+END
+$$;
+COMMENT ON FUNCTION denorm_advisor._nf_debug_step(text, text, timestamptz) IS
+'denorm_advisor (internal): DEBUG message with the duration of one step of the normalization checker';
+
+/*
  * What the checker can do with values of a type: 'h' = hash them with the
  * type's own extended hash function (hash_record_extended), 'e' = group
  * them (an equality operator), 'o' = sort them.  Found by asking the
@@ -672,14 +689,14 @@ BEGIN
         WHERE a.attrelid = p_rel AND a.attname = p_cols[1];
     END IF;
 
-    v_lines := v_lines || format(E'CREATE TABLE %s (\n    %s,\n    %s%I %s NOT NULL,\n    PRIMARY KEY (%s, %s)\n);',
-        v_new,
-        v_keydefs || CASE WHEN p_key_declared
-                          THEN format(E',\n    FOREIGN KEY (%s) REFERENCES %s (%s)', v_key, v_rel, v_key)
-                          ELSE '' END,
+    v_lines := v_lines || format(E'CREATE TABLE %s (\n    %s,\n    %s%I %s NOT NULL,\n    PRIMARY KEY (%s, %s)%s\n);',
+        v_new, v_keydefs,
         CASE WHEN p_kind = 'array' THEN '' ELSE E'n integer NOT NULL,\n    ' END,
         v_elem, v_elemtype,
-        v_key, CASE WHEN p_kind = 'array' THEN quote_ident(v_elem) ELSE 'n' END);
+        v_key, CASE WHEN p_kind = 'array' THEN quote_ident(v_elem) ELSE 'n' END,
+        CASE WHEN p_key_declared
+             THEN format(E',\n    FOREIGN KEY (%s) REFERENCES %s (%s)', v_key, v_rel, v_key)
+             ELSE '' END);
     IF p_kind = 'list' THEN
         v_lines := v_lines || format(
             E'INSERT INTO %s (%s, n, %I)\n'
@@ -762,11 +779,13 @@ DECLARE
     c_skew_sample CONSTANT float8 := 0.50;
     c_max_lhs2 CONSTANT integer := 100;
     c_max_pair_keys CONSTANT integer := 30;
+    c_sub CONSTANT integer := 5000;
     /* 1NF lists: an item is 1 to 3 words of "word" characters */
     c_item CONSTANT text := '[[:alnum:]_@#&+/:.''-]+( [[:alnum:]_@#&+/:.''-]+){0,2}';
     c_delims CONSTANT text[] := ARRAY[',', ';', '|'];
 
     v_rel text := denorm_advisor._nf_qualified(p_rel);
+    v_t timestamptz := clock_timestamp();
     v_total bigint;
     v_n integer;
     v_target integer;
@@ -808,6 +827,16 @@ DECLARE
     v_cyx bigint[];
     v_pairs bigint[];
     v_fdsample boolean[];
+    /* the subsample, and the pair counts of the independence test */
+    v_sub record;
+    v_snn bigint[];
+    v_snd bigint[];
+    v_dpairs bigint[];
+    v_dcard bigint[];
+    v_dn integer;
+    v_dir_ij boolean;
+    v_dir_ji boolean;
+    v_pairkey boolean;
 
     v_keys jsonb := '[]';
     v_ndeclared integer;
@@ -895,6 +924,7 @@ BEGIN
 
     PERFORM denorm_advisor._nf_check_deadline(p_deadline);
     EXECUTE format('SELECT count(*) FROM %s', v_rel) INTO v_total;
+    v_t := denorm_advisor._nf_debug_step(v_rel, format('catalog and count (%s rows, %s columns analysed)', v_total, k), v_t);
 
     IF v_total > 0 AND k > 0 THEN
         /* -------- the sample: one read, codes and 1NF statistics -------- */
@@ -970,6 +1000,7 @@ BEGIN
         FROM generate_series(1, k) AS i;
         EXECUTE v_sql INTO v_s;
         v_n := v_s.n;
+        v_t := denorm_advisor._nf_debug_step(v_rel, format('sample of %s rows', v_n), v_t);
     ELSE
         v_n := 0;
     END IF;
@@ -994,6 +1025,8 @@ BEGIN
                                  WHERE kk->'cols' = jsonb_build_array(v_col[i]));
         END LOOP;
 
+        v_t := denorm_advisor._nf_debug_step(v_rel, 'column statistics', v_t);
+
         /* -------- single-column keys: unique and NULL-free on the sample, then on the table -------- */
         SELECT array_agg(i ORDER BY i) INTO v_rhs
         FROM generate_series(1, k) AS i
@@ -1017,32 +1050,76 @@ BEGIN
             v_cand_rhs := '{}';
         END IF;
 
+        v_t := denorm_advisor._nf_debug_step(v_rel, 'single-column keys', v_t);
+
         /* -------- pair statistics on the sample -------- */
         v_kxy := array_fill(NULL::bigint, ARRAY[k * k]);
         v_kyx := v_kxy;
         v_cxy := v_kxy;
         v_cyx := v_kxy;
         v_pairs := v_kxy;
+        v_dpairs := v_kxy;
         v_fdsample := array_fill(false, ARRAY[k * k]);
+        /*
+         * On a large sample every pair is first grouped on a strided
+         * subsample of about c_sub rows.  A direction that fails there by
+         * far (more than half of 20+ repeated rows disagree) is dead; a pair
+         * with both directions dead is not grouped on the full sample.  An
+         * exact FD never fails on a subset of the rows, and an approximate
+         * one (at most 5% disagree) does not fail at 50% on 20 rows, so
+         * nothing is lost; most pairs of unrelated columns die cheaply.
+         * The subsample's pair counts also feed the independence test of
+         * the two-column search (v_dpairs, v_dcard, v_dn).
+         */
+        v_dcard := v_card;
+        v_dn := v_n;
+        IF v_n > 2 * c_sub THEN
+            SELECT array_agg(ARRAY(SELECT v_s.codes[c][g] FROM generate_series(1, v_n, v_n / c_sub) AS g) ORDER BY c) AS codes,
+                   count(*) AS k
+            INTO v_sub
+            FROM generate_series(1, k) AS c;
+            v_dn := cardinality(v_sub.codes[1:1][:]);
+            v_snn := array_fill(0::bigint, ARRAY[k]);
+            v_snd := v_snn;
+            FOR i IN 1 .. k LOOP
+                SELECT * INTO st FROM denorm_advisor._nf_column_stats(v_sub.codes[i:i][1:v_dn]);
+                v_snn[i] := st.nonnull;
+                v_snd[i] := st.ndistinct;
+                v_dcard[i] := st.ndistinct + CASE WHEN st.nonnull < v_dn THEN 1 ELSE 0 END;
+            END LOOP;
+        END IF;
         FOR i IN 1 .. k - 1 LOOP
             FOR j IN i + 1 .. k LOOP
                 /* a direction is worth computing if its LHS repeats and its RHS varies */
-                CONTINUE WHEN NOT (
-                    (NOT v_ckey[i] AND v_mg[i] >= c_min_groups
-                     AND NOT v_gen[j] AND NOT v_ckey[j] AND v_card[j] >= 2)
-                    OR (NOT v_ckey[j] AND v_mg[j] >= c_min_groups
-                        AND NOT v_gen[i] AND NOT v_ckey[i] AND v_card[i] >= 2)
-                    OR (v_ndeclared = 0 AND NOT v_ckey[i] AND NOT v_ckey[j]
-                        AND v_nonnull[i] = v_n AND v_nonnull[j] = v_n));
+                v_dir_ij := NOT v_ckey[i] AND v_mg[i] >= c_min_groups AND NOT v_gen[j] AND NOT v_ckey[j] AND v_card[j] >= 2;
+                v_dir_ji := NOT v_ckey[j] AND v_mg[j] >= c_min_groups AND NOT v_gen[i] AND NOT v_ckey[i] AND v_card[i] >= 2;
+                v_pairkey := v_ndeclared = 0 AND NOT v_ckey[i] AND NOT v_ckey[j]
+                             AND v_nonnull[i] = v_n AND v_nonnull[j] = v_n;
+                CONTINUE WHEN NOT (v_dir_ij OR v_dir_ji OR v_pairkey);
                 PERFORM denorm_advisor._nf_check_deadline(p_deadline);
+                IF v_dn < v_n THEN
+                    SELECT * INTO ps FROM denorm_advisor._nf_pair_stats(v_sub.codes[i:i][1:v_dn], v_sub.codes[j:j][1:v_dn]);
+                    v_dpairs[(i - 1) * k + j] := ps.pairs;
+                    v_dir_ij := v_dir_ij AND NOT (v_snn[i] - v_snd[i] >= 20
+                                                  AND v_snn[i] - ps.kept_xy > 0.5 * (v_snn[i] - v_snd[i]));
+                    v_dir_ji := v_dir_ji AND NOT (v_snn[j] - v_snd[j] >= 20
+                                                  AND v_snn[j] - ps.kept_yx > 0.5 * (v_snn[j] - v_snd[j]));
+                    v_pairkey := v_pairkey AND ps.pairs = v_dn;
+                    CONTINUE WHEN NOT (v_dir_ij OR v_dir_ji OR v_pairkey);
+                END IF;
                 SELECT * INTO ps FROM denorm_advisor._nf_pair_stats(v_s.codes[i:i][1:v_n], v_s.codes[j:j][1:v_n]);
                 v_kxy[(i - 1) * k + j] := ps.kept_xy;
                 v_kyx[(i - 1) * k + j] := ps.kept_yx;
                 v_cxy[(i - 1) * k + j] := ps.conflicting_xy;
                 v_cyx[(i - 1) * k + j] := ps.conflicting_yx;
                 v_pairs[(i - 1) * k + j] := ps.pairs;
+                IF v_dn = v_n THEN
+                    v_dpairs[(i - 1) * k + j] := ps.pairs;
+                END IF;
             END LOOP;
         END LOOP;
+
+        v_t := denorm_advisor._nf_debug_step(v_rel, format('%s column pairs grouped on the sample', (SELECT count(*) FROM unnest(v_pairs) AS pp WHERE pp IS NOT NULL)), v_t);
 
         /* -------- pair keys, on tables that declare no key at all -------- */
         IF v_ndeclared = 0 THEN
@@ -1129,16 +1206,16 @@ BEGIN
                 UNION
                 SELECT a, b, y, 2, dep_a + dep_b
                 FROM (SELECT a, b, y,
-                             v_pairs[(least(a, y) - 1) * k + greatest(a, y)]
-                               / (v_card[a] * v_card[y] * (1 - exp(-least(v_n::float8 / (v_card[a] * v_card[y]), 700)))) AS dep_a,
-                             v_pairs[(least(b, y) - 1) * k + greatest(b, y)]
-                               / (v_card[b] * v_card[y] * (1 - exp(-least(v_n::float8 / (v_card[b] * v_card[y]), 700)))) AS dep_b
+                             v_dpairs[(least(a, y) - 1) * k + greatest(a, y)]
+                               / (v_dcard[a] * v_dcard[y] * (1 - exp(-least(v_dn::float8 / (v_dcard[a] * v_dcard[y]), 700)))) AS dep_a,
+                             v_dpairs[(least(b, y) - 1) * k + greatest(b, y)]
+                               / (v_dcard[b] * v_dcard[y] * (1 - exp(-least(v_dn::float8 / (v_dcard[b] * v_dcard[y]), 700)))) AS dep_b
                       FROM generate_series(1, k) AS a, generate_series(1, k) AS b, generate_series(1, k) AS y
                       WHERE a < b AND y <> a AND y <> b
                         AND NOT v_ckey[a] AND NOT v_ckey[b] AND NOT v_gen[y] AND NOT v_ckey[y] AND v_card[y] >= 2
-                        AND v_card[a] >= 2 AND v_card[b] >= 2
-                        AND v_pairs[(least(a, y) - 1) * k + greatest(a, y)] IS NOT NULL
-                        AND v_pairs[(least(b, y) - 1) * k + greatest(b, y)] IS NOT NULL) AS d
+                        AND v_dcard[a] >= 2 AND v_dcard[b] >= 2 AND v_dcard[y] >= 2
+                        AND v_dpairs[(least(a, y) - 1) * k + greatest(a, y)] IS NOT NULL
+                        AND v_dpairs[(least(b, y) - 1) * k + greatest(b, y)] IS NOT NULL) AS d
                 WHERE dep_a <= 0.5 AND dep_b <= 0.5
             )
             SELECT c.a, c.b, array_agg(c.y ORDER BY c.y) AS ys
@@ -1165,6 +1242,8 @@ BEGIN
                 END IF;
             END LOOP;
         END LOOP;
+
+        v_t := denorm_advisor._nf_debug_step(v_rel, format('%s candidates (%s two-column LHS tried)', cardinality(v_cand_rhs), v_tried), v_t);
 
         /* -------- confirm on the full table: one scan per LHS -------- */
         FOR r IN
@@ -1207,9 +1286,12 @@ BEGIN
             END LOOP;
         END LOOP;
 
+        v_t := denorm_advisor._nf_debug_step(v_rel, format('confirmation: %s dependencies hold', jsonb_array_length(v_fds)), v_t);
+
         /*
          * Keep the dependencies a decomposition needs: (a, b) -> y goes if a
-         * or b alone determines y exactly; x -> z goes if x -> y -> z holds
+         * or b alone determines y exactly, or if y determines a and b (the
+         * three are one entity, keyed by y); x -> z goes if x -> y -> z holds
          * exactly through a y that does not determine x (zip -> city ->
          * state: zip -> state is implied).
          */
@@ -1219,6 +1301,10 @@ BEGIN
                   SELECT 1 FROM jsonb_array_elements(v_fds) AS g
                   WHERE jsonb_array_length(f.fd->'lhs') = 2 AND jsonb_array_length(g->'lhs') = 1
                     AND f.fd->'lhs' @> (g->'lhs') AND g->'rhs' = f.fd->'rhs' AND (g->>'exact')::boolean)
+          /* (a, b) -> y where y -> a and y -> b: y is the real determinant */
+          AND NOT (jsonb_array_length(f.fd->'lhs') = 2
+                   AND (SELECT count(*) FROM jsonb_array_elements(v_fds) AS g
+                        WHERE g->'lhs' = jsonb_build_array(f.fd->'rhs') AND f.fd->'lhs' ? (g->>'rhs')) = 2)
           AND NOT (jsonb_array_length(f.fd->'lhs') = 1 AND (f.fd->>'exact')::boolean AND EXISTS (
                   SELECT 1
                   FROM jsonb_array_elements(v_fds) AS xy, jsonb_array_elements(v_fds) AS yz
@@ -1327,6 +1413,8 @@ BEGIN
             END LOOP;
         END LOOP;
 
+        v_t := denorm_advisor._nf_debug_step(v_rel, format('%s copied columns', jsonb_array_length(v_copies)), v_t);
+
         /*
          * -------- 1NF: delimited lists --------
          * A column is a list column when, on the sample, at least 20% of its
@@ -1396,12 +1484,14 @@ BEGIN
 
     /*
      * -------- 1NF: repeating groups --------
-     * Two or more readable columns with one base name, consecutive number
-     * suffixes and one type (phone1, phone2, phone3; addr_1, addr_2).
+     * Readable columns with one base name, consecutive number suffixes and
+     * one type: three or more (phone1, phone2, phone3), or two of which the
+     * second is NULL more often than the first (addr_1, addr_2): two
+     * always-filled columns (date1, date2) are as often two attributes.
      */
     FOR r IN
         SELECT g.base, array_agg(g.attname ORDER BY g.num) AS cols
-        FROM (SELECT a.attname::text AS attname, a.atttypid, a.atttypmod,
+        FROM (SELECT a.attname::text AS attname, a.atttypid, a.atttypmod, a.attnum,
                      lower((regexp_match(a.attname, '^(.*[^0-9_])_?([0-9]+)$'))[1]) AS base,
                      ((regexp_match(a.attname, '^(.*[^0-9_])_?([0-9]+)$'))[2])::numeric AS num
               FROM pg_catalog.pg_attribute a
@@ -1412,6 +1502,11 @@ BEGIN
         HAVING count(*) >= 2 AND count(DISTINCT g.num) = count(*) AND max(g.num) - min(g.num) + 1 = count(*)
         ORDER BY g.base
     LOOP
+        /* two columns (addr_1, addr_2) count only if the second is NULL more often */
+        CONTINUE WHEN cardinality(r.cols) = 2
+                  AND NOT (v_n > 0 AND array_position(v_col, r.cols[1]) IS NOT NULL
+                           AND array_position(v_col, r.cols[2]) IS NOT NULL
+                           AND v_nonnull[array_position(v_col, r.cols[2])] < v_nonnull[array_position(v_col, r.cols[1])]);
         v_onenf := v_onenf || jsonb_build_array(jsonb_build_object(
             'kind', 'group', 'cols', to_jsonb(r.cols), 'base', r.base,
             'fill', (SELECT string_agg(format('%I %s%%', c,
@@ -1433,6 +1528,8 @@ BEGIN
         SELECT jsonb_agg(f || jsonb_build_object('support', v_kxy[o]) ORDER BY o) INTO v_onenf
         FROM jsonb_array_elements(v_onenf) WITH ORDINALITY AS u(f, o);
     END IF;
+
+    v_t := denorm_advisor._nf_debug_step(v_rel, format('1NF: %s findings', jsonb_array_length(v_onenf)), v_t);
 
     /* -------- output: candidate keys -------- */
     table_name := p_rel;
@@ -1507,17 +1604,25 @@ BEGIN
         support := r.support;
         possibly_intentional := r.snapshot_name;
         v_txt := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.l) AS c);
-        detail := format('%s %s on %s', (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.rhs) AS c),
-                         CASE WHEN cardinality(r.rhs) = 1 THEN 'depends' ELSE 'depend' END, v_txt)
-            || CASE r.nf
-                 WHEN '2NF' THEN format(', a proper subset of the key (%s): a partial dependency',
+        detail := CASE r.nf
+                 WHEN '2NF' THEN format('%s %s on %s, a proper subset of the key (%s): a partial dependency',
+                     (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.rhs) AS c),
+                     CASE WHEN cardinality(r.rhs) = 1 THEN 'depends' ELSE 'depend' END, v_txt,
                      (SELECT string_agg(quote_ident(c), ', ')
                       FROM jsonb_array_elements_text((SELECT k3->'cols' FROM jsonb_array_elements(v_keys) AS k3
                                                       WHERE (k3->>'minimal')::boolean AND k3->'cols' @> to_jsonb(r.l)
                                                       LIMIT 1)) AS c))
-                 WHEN '3NF' THEN ', which is not a key: a transitive dependency'
-                 ELSE format(', which is not a key, and %s part of a key',
-                             CASE WHEN cardinality(r.rhs) = 1 THEN 'is' ELSE 'are' END)
+                 WHEN '3NF' THEN format('%s %s on %s, which is not a key: a transitive dependency%s',
+                     (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.rhs) AS c),
+                     CASE WHEN cardinality(r.rhs) = 1 THEN 'depends' ELSE 'depend' END, v_txt,
+                     CASE WHEN cardinality(v_key) > 0
+                          THEN format(' (%s) -> (%s) -> (%s)',
+                                      (SELECT string_agg(quote_ident(c), ', ') FROM unnest(v_key) AS c), v_txt,
+                                      (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.rhs) AS c))
+                          ELSE '' END)
+                 ELSE format('%s, part of a key, %s on %s, which is not a key',
+                     (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.rhs) AS c),
+                     CASE WHEN cardinality(r.rhs) = 1 THEN 'depends' ELSE 'depend' END, v_txt)
                END
             || format('; %s of %s rows repeat a value of %s', r.repeated, r.nx, v_txt)
             || CASE WHEN r.approx_detail IS NOT NULL THEN '; approximate: ' || r.approx_detail ELSE '' END
@@ -1652,7 +1757,8 @@ BEGIN
                 detail := format('%s of %s sampled arrays have 2 or more elements, none repeated within an array, lengths vary; %s distinct elements in %s occurrences',
                                  r.f->>'multi', r.f->>'nonnull', r.f->>'distinct_elems', r.f->>'elems')
                     || CASE WHEN (r.f->>'sorted')::bigint >= 0
-                            THEN format('; %s of them are sorted', r.f->>'sorted')
+                            THEN CASE WHEN r.f->>'sorted' = r.f->>'multi' THEN '; all of them are sorted'
+                                      ELSE format('; %s of them are sorted', r.f->>'sorted') END
                                  || CASE WHEN (r.f->>'distinct_sets')::bigint < (r.f->>'distinct_arrays')::bigint
                                          THEN '; one set appears in several orders' ELSE '' END
                             ELSE '' END
@@ -1666,7 +1772,9 @@ BEGIN
                                  quote_literal(r.f->>'base'), r.f->>'fill');
                 EXECUTE format('SELECT %s FROM %s t WHERE %s ORDER BY %s LIMIT 1',
                                (SELECT string_agg(format('%L || %s', quote_ident(c) || ' = ',
-                                                         denorm_advisor._nf_show(format('t.%I', c), 'S')), ' || '', '' || ')
+                                                         denorm_advisor._nf_show(format('t.%I', c),
+                                                                                 coalesce(v_cat[array_position(v_col, c)], 'S'))),
+                                                  ' || '', '' || ')
                                 FROM unnest(coalesce(v_key, '{}') || rhs) AS c),
                                v_rel, r.f->>'cond',
                                coalesce((SELECT string_agg(format('t.%I::text COLLATE "C"', c), ', ') FROM unnest(v_key) AS c), '1'))
@@ -1676,6 +1784,7 @@ BEGIN
                                                      v_key, v_key_declared);
         RETURN NEXT;
     END LOOP;
+    v_t := denorm_advisor._nf_debug_step(v_rel, 'examples and suggestions', v_t);
 END
 $fn$;
 COMMENT ON FUNCTION denorm_advisor._nf_check_table(regclass, integer, timestamptz) IS
