@@ -996,6 +996,11 @@ BEGIN
          WHERE cd.owner = current_user AND cd.status = 'pending'
            AND (budget_bytes IS NULL OR used + cd.extra_bytes <= budget_bytes)
            AND m.nq > 0 AND m.saved - cd.write_ms_added_per_hour > 0
+           -- a copy and a counter on one foreign key deadlock (see ddl())
+           AND NOT EXISTS (SELECT 1 FROM denorm_advisor.candidates o
+                            WHERE o.owner = cd.owner AND o.status = 'recommended'
+                              AND o.kind IN ('copy_column', 'counter') AND cd.kind IN ('copy_column', 'counter')
+                              AND o.kind <> cd.kind AND o.details->>'fk' = cd.details->>'fk')
          ORDER BY m.saved - cd.write_ms_added_per_hour DESC, cd.id
          LIMIT 1;
         EXIT WHEN NOT FOUND;
@@ -1018,6 +1023,15 @@ BEGIN
     UPDATE denorm_advisor.candidates cd
        SET status = 'rejected',
            reason = CASE
+               WHEN EXISTS (SELECT 1 FROM denorm_advisor.candidates o
+                             WHERE o.owner = cd.owner AND o.status = 'recommended'
+                               AND o.kind IN ('copy_column', 'counter') AND cd.kind IN ('copy_column', 'counter')
+                               AND o.kind <> cd.kind AND o.details->>'fk' = cd.details->>'fk')
+               THEN format('conflicts: the recommended %s on the same foreign key (%s) would deadlock with it',
+                           CASE WHEN cd.kind = 'counter' THEN 'copy' ELSE 'counter' END,
+                           (SELECT string_agg(o.target, ', ') FROM denorm_advisor.candidates o
+                             WHERE o.owner = cd.owner AND o.status = 'recommended'
+                               AND o.kind <> cd.kind AND o.details->>'fk' = cd.details->>'fk'))
                WHEN budget_bytes IS NOT NULL AND used + cd.extra_bytes > budget_bytes
                THEN format('over budget: needs %s, %s of the %s budget left',
                            pg_size_pretty(cd.extra_bytes), pg_size_pretty(greatest(budget_bytes - used, 0)),
@@ -1167,8 +1181,9 @@ BEGIN
         RAISE EXCEPTION 'a table of candidate % no longer exists', c.id
             USING ERRCODE = 'undefined_table', HINT = 'Run denorm_advisor.recommend() again.';
     END IF;
-    child := (d->>'child')::oid::regclass::text;
-    parent := (d->>'parent')::oid::regclass::text;
+    -- schema-qualified: the triggers must not depend on a search_path
+    child := format('%I.%I', child_schema, crel);
+    parent := format('%I.%I', parent_schema, prel);
     fkc := denorm_advisor._fk_columns((d->>'fk')::oid);
     fk_child := fkc.child_cols;
     fk_parent := fkc.parent_cols;
@@ -1236,6 +1251,22 @@ DECLARE
     mvschema name;
 BEGIN
     n := denorm_advisor._script_names(c);
+    -- a copy and a counter on one foreign key would deadlock: the copy
+    -- locks the parent FOR SHARE, the counter then updates it
+    IF c.kind IN ('copy_column', 'counter') AND EXISTS (
+           SELECT 1 FROM pg_trigger t
+            WHERE t.tgrelid = (c.details->>'child')::oid
+              AND t.tgname IN (left(format('da_count_%s_%s', (c.details->>'parent')::oid::regclass::name,
+                                           (c.details->>'child')::oid::regclass::name), 56) || '_ins',
+                               left(format('da_copy_%s_%s', (c.details->>'child')::oid::regclass::name,
+                                           (c.details->>'parent')::oid::regclass::name), 56) || '_fill')
+              AND t.tgname NOT LIKE n.trigger_base || '%') THEN
+        RAISE EXCEPTION 'candidate % conflicts with the % applied on the same foreign key', c.id,
+                        CASE WHEN c.kind = 'counter' THEN 'copy' ELSE 'counter' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The copy''s trigger locks the parent row FOR SHARE and the counter''s then updates it: two writers of children of one parent would deadlock.',
+                  HINT = 'Keep one of them: apply the rollback_ddl() script of the other first.';
+    END IF;
     s := format(E'-- denorm_advisor: apply candidate %s (%s)\n-- target: %s\n-- source: %s\n',
                 c.id, c.kind, c.target, c.source);
     IF c.status <> 'recommended' THEN
@@ -1323,9 +1354,17 @@ BEGIN
             (SELECT string_agg(format('NEW.%I', x), ', ') FROM unnest(n.new_columns) x),
             n.parent, keyeq, n.trigger_base || '_fill', n.child, n.child_schema, n.fn_fill);
         s := s || format(E'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql AS $da$\n'
-            || E'BEGIN\n    UPDATE %s c\n       SET %s\n     WHERE %s\n       AND (%s);\n    RETURN NULL;\nEND\n$da$;\n'
+            || E'BEGIN\n'
+            || E'    -- at REPEATABLE READ or SERIALIZABLE this UPDATE would not see\n'
+            || E'    -- children committed after the snapshot: they would keep the old value\n'
+            || E'    IF current_setting(''transaction_isolation'') <> ''read committed'' THEN\n'
+            || E'        RAISE EXCEPTION ''columns of %s copied by denorm_advisor change at READ COMMITTED only''\n'
+            || E'            USING ERRCODE = ''serialization_failure'',\n'
+            || E'                  HINT = ''Run the update in a READ COMMITTED transaction.'';\n'
+            || E'    END IF;\n'
+            || E'    UPDATE %s c\n       SET %s\n     WHERE %s\n       AND (%s);\n    RETURN NULL;\nEND\n$da$;\n'
             || E'CREATE TRIGGER %I AFTER UPDATE OF %s ON %s\n    FOR EACH ROW\n    WHEN (%s)\n    EXECUTE FUNCTION %I.%I();\n\n',
-            n.parent_schema, n.fn_push, n.child,
+            n.parent_schema, n.fn_push, replace(n.parent, '''', ''''''), n.child,
             (SELECT string_agg(format('%I = NEW.%I', nc, pc), E',\n           ') FROM unnest(n.new_columns, n.columns) u(nc, pc)),
             (SELECT string_agg(format('c.%I = NEW.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p)),
             (SELECT string_agg(format('c.%I IS DISTINCT FROM NEW.%I', nc, pc), ' OR ') FROM unnest(n.new_columns, n.columns) u(nc, pc)),
