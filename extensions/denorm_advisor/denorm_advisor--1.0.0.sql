@@ -46,12 +46,13 @@ CREATE FUNCTION denorm_advisor._whatif(sql text, kind text, fk oid,
     OUT cost_before float8, OUT cost_after float8, OUT rel_rows float8,
     OUT added_width int, OUT rewritten text, OUT definition text,
     OUT new_columns text[], OUT index_columns text[],
-    OUT unique_columns text[], OUT reason text)
+    OUT unique_columns text[], OUT reason text,
+    OUT time_before float8, OUT time_after float8)
 RETURNS record
 AS 'MODULE_PATHNAME', 'denorm_advisor_whatif'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION denorm_advisor._whatif(text, text, oid, text[], text) IS
-'denorm_advisor (internal): generic-plan cost of a SELECT before and after a candidate, planned against a hypothetical relation inside a rolled-back subtransaction';
+'denorm_advisor (internal): generic-plan cost of a SELECT before and after a candidate, planned against a hypothetical relation inside a rolled-back subtransaction, and the time-model costs (page costs scaled by the cache miss ratio, plus output_row_cost per result row)';
 
 CREATE FUNCTION denorm_advisor._loaded()
 RETURNS boolean
@@ -145,12 +146,14 @@ CREATE TABLE denorm_advisor.candidate_queries (
     query_id        text NOT NULL,
     cost_before     float8,
     cost_after      float8,
+    time_before     float8,
+    time_after      float8,
     rewritten       text,
     reason          text,
     PRIMARY KEY (owner, candidate_id, query_id)
 );
 COMMENT ON TABLE denorm_advisor.candidate_queries IS
-'denorm_advisor: per candidate, each workload query it was costed for: generic-plan cost before and after, the rewritten query, or why it does not apply';
+'denorm_advisor: per candidate, each workload query it was costed for: generic-plan cost before and after, time-model cost before and after (their ratio is the predicted speedup), the rewritten query, or why it does not apply';
 
 DO $$
 DECLARE
@@ -670,7 +673,7 @@ COMMENT ON FUNCTION denorm_advisor._snapshot_copies(jsonb) IS
 CREATE FUNCTION denorm_advisor.recommend(budget_bytes bigint DEFAULT NULL,
                                          min_gain float8 DEFAULT 0.05)
 RETURNS TABLE (id int, kind text, target text, source text, queries text[],
-               cost_before float8[], cost_after float8[], rewritten text[],
+               cost_before float8[], cost_after float8[], speedup float8[], rewritten text[],
                read_ms_saved_per_hour float8, write_ms_added_per_hour float8,
                net_ms_per_hour float8, extra_bytes bigint, confidence text,
                reason text)
@@ -829,6 +832,7 @@ BEGIN
                      c.details->>'name');
             UPDATE denorm_advisor.candidate_queries cq
                SET cost_before = r.cost_before, cost_after = r.cost_after,
+                   time_before = r.time_before, time_after = r.time_after,
                    rewritten = r.rewritten, reason = r.reason
              WHERE cq.owner = current_user AND cq.candidate_id = c.id AND cq.query_id = q.query_id;
             IF r.reason IS NULL AND NOT (c.details ? 'new_columns') THEN
@@ -856,16 +860,16 @@ BEGIN
     FOR c IN SELECT * FROM denorm_advisor.candidates cd WHERE cd.owner = current_user ORDER BY cd.id LOOP
         -- only the queries the candidate makes cheaper count: the
         -- application keeps the original of the others
-        SELECT coalesce(sum(aq.calls_per_hour * aq.mean_time_ms * (1 - cq.cost_after / cq.cost_before))
-                            FILTER (WHERE cq.cost_after < cq.cost_before), 0),
-               coalesce(sum(aq.calls_per_hour * aq.mean_time_ms) FILTER (WHERE cq.cost_after < cq.cost_before), 0),
+        SELECT coalesce(sum(aq.calls_per_hour * aq.mean_time_ms * (1 - cq.time_after / cq.time_before))
+                            FILTER (WHERE cq.time_after < cq.time_before), 0),
+               coalesce(sum(aq.calls_per_hour * aq.mean_time_ms) FILTER (WHERE cq.time_after < cq.time_before), 0),
                count(*), coalesce(bool_and(aq.time_measured), true),
-               count(*) FILTER (WHERE cq.cost_after < cq.cost_before)
+               count(*) FILTER (WHERE cq.time_after < cq.time_before)
           INTO saved, affected_ms, nq, all_measured, nbetter
           FROM denorm_advisor.candidate_queries cq
           JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
          WHERE cq.owner = current_user AND cq.candidate_id = c.id
-           AND cq.reason IS NULL AND cq.cost_before > 0;
+           AND cq.reason IS NULL AND cq.time_before > 0;
 
         d := c.details;
         status_ := 'pending';
@@ -986,13 +990,13 @@ BEGIN
                      count(*) AS nq,
                      jsonb_object_agg(g.query_id, g.gain) AS gains
                 FROM (SELECT cq.query_id,
-                             aq.calls_per_hour * aq.mean_time_ms * (1 - cq.cost_after / cq.cost_before) AS gain,
+                             aq.calls_per_hour * aq.mean_time_ms * (1 - cq.time_after / cq.time_before) AS gain,
                              aq.calls_per_hour * aq.mean_time_ms AS read_ms
                         FROM denorm_advisor.candidate_queries cq
                         JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
                        WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id
-                         AND cq.reason IS NULL AND cq.cost_before > 0
-                         AND cq.cost_after < cq.cost_before) g) m
+                         AND cq.reason IS NULL AND cq.time_before > 0
+                         AND cq.time_after < cq.time_before) g) m
          WHERE cd.owner = current_user AND cd.status = 'pending'
            AND (budget_bytes IS NULL OR used + cd.extra_bytes <= budget_bytes)
            AND m.nq > 0 AND m.saved - cd.write_ms_added_per_hour > 0
@@ -1066,13 +1070,15 @@ BEGIN
     RETURN QUERY
     SELECT cd.id, cd.kind, cd.target, cd.source,
            ARRAY(SELECT cq.query_id FROM denorm_advisor.candidate_queries cq
-                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.cost_after < cq.cost_before ORDER BY cq.query_id),
+                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.time_after < cq.time_before ORDER BY cq.query_id),
            ARRAY(SELECT cq.cost_before FROM denorm_advisor.candidate_queries cq
-                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.cost_after < cq.cost_before ORDER BY cq.query_id),
+                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.time_after < cq.time_before ORDER BY cq.query_id),
            ARRAY(SELECT cq.cost_after FROM denorm_advisor.candidate_queries cq
-                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.cost_after < cq.cost_before ORDER BY cq.query_id),
+                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.time_after < cq.time_before ORDER BY cq.query_id),
+           ARRAY(SELECT cq.time_before / cq.time_after FROM denorm_advisor.candidate_queries cq
+                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.time_after < cq.time_before ORDER BY cq.query_id),
            ARRAY(SELECT cq.rewritten FROM denorm_advisor.candidate_queries cq
-                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.cost_after < cq.cost_before ORDER BY cq.query_id),
+                  WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.time_after < cq.time_before ORDER BY cq.query_id),
            cd.read_ms_saved_per_hour, cd.write_ms_added_per_hour, cd.net_ms_per_hour,
            cd.extra_bytes, cd.confidence, cd.reason
       FROM denorm_advisor.candidates cd
@@ -1132,11 +1138,11 @@ BEGIN
                JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
               WHERE cq.owner = current_user AND cq.candidate_id = c.id ORDER BY cq.query_id LOOP
         IF q.reason IS NULL AND q.cost_before IS NOT NULL THEN
-            RETURN NEXT format('query %s (%s calls/h, %s ms %s): plan cost %s -> %s (%sx)',
+            RETURN NEXT format('query %s (%s calls/h, %s ms %s): plan cost %s -> %s, predicted speedup %sx',
                                q.query_id, round(q.calls_per_hour::numeric, 1), round(q.mean_time_ms::numeric, 3),
                                CASE WHEN q.time_measured THEN 'measured' ELSE 'estimated' END,
                                round(q.cost_before::numeric, 2), round(q.cost_after::numeric, 2),
-                               round((q.cost_before / greatest(q.cost_after, 0.001))::numeric, 2));
+                               round((q.time_before / greatest(q.time_after, 0.000001))::numeric, 2));
             RETURN NEXT '  ' || regexp_replace(q.query, '\s+', ' ', 'g');
             RETURN NEXT '  => ' || regexp_replace(q.rewritten, '\s+', ' ', 'g');
         ELSE
@@ -1231,7 +1237,7 @@ LANGUAGE sql STABLE AS $$
       FROM denorm_advisor.candidate_queries cq
       JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
      WHERE cq.owner = current_user AND cq.candidate_id = c.id AND cq.reason IS NULL
-       AND cq.rewritten IS NOT NULL AND cq.cost_after < cq.cost_before;
+       AND cq.rewritten IS NOT NULL AND cq.time_after < cq.time_before;
 $$;
 COMMENT ON FUNCTION denorm_advisor._rewrite_comments(denorm_advisor.candidates) IS
 'denorm_advisor (internal): the queries a candidate rewrites, before and after, as SQL comments';

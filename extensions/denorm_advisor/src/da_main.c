@@ -24,6 +24,8 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/guc.h"
 
 #include "denorm_advisor.h"
@@ -38,6 +40,8 @@ double		da_hot_parent_limit = 0.3;
 double		da_ms_per_cost_unit = 0.005;
 int			da_matview_refresh_interval = 300;
 bool		da_use_pg_stat_statements = true;
+double		da_output_row_cost = 0.1;
+double		da_cache_miss_setting = -1;
 
 void		_PG_init(void);
 
@@ -97,6 +101,20 @@ _PG_init(void)
 							300, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomRealVariable("denorm_advisor.output_row_cost",
+							 "Time model: planner cost units per result row sent to the client.",
+							 "The planner does not price sending the result; the time model adds this per row.",
+							 &da_output_row_cost,
+							 0.1, 0.0, 1000.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("denorm_advisor.cache_miss_ratio",
+							 "Time model: share of page reads that miss the buffer cache (-1: measured).",
+							 "-1 takes 1 - blks_hit / (blks_hit + blks_read) of this database from pg_stat_database.",
+							 &da_cache_miss_setting,
+							 -1, -1, 1.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("denorm_advisor.use_pg_stat_statements",
 							 "Read the workload from pg_stat_statements when it is installed.",
 							 NULL,
@@ -108,6 +126,30 @@ _PG_init(void)
 	MarkGUCPrefixReserved("denorm_advisor");
 
 	da_whatif_init();
+}
+
+/*
+ * da_cache_miss_ratio
+ *		denorm_advisor.cache_miss_ratio, or when it is -1 the share of this
+ *		database's page reads that missed shared buffers (0 without data).
+ */
+double
+da_cache_miss_ratio(void)
+{
+	PgStat_StatDBEntry *db;
+	double		hits;
+	double		reads;
+
+	if (da_cache_miss_setting >= 0)
+		return da_cache_miss_setting;
+	db = pgstat_fetch_stat_dbentry(MyDatabaseId);
+	if (db == NULL)
+		return 0;
+	hits = db->n_blocks_hit;
+	reads = db->n_blocks_fetched - db->n_blocks_hit;
+	if (hits + reads <= 0)
+		return 0;
+	return reads / (hits + reads);
 }
 
 PG_FUNCTION_INFO_V1(denorm_advisor_loaded);

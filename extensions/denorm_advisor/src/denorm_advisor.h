@@ -65,6 +65,9 @@
 
 /* GUCs (da_main.c) */
 extern int	da_time_budget;
+extern double da_output_row_cost;
+extern double da_cache_miss_setting;
+extern double da_cache_miss_ratio(void);
 
 /*
  * A join of a query along a foreign key: child.conkey = parent.confkey for
