@@ -39,6 +39,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 
 #include "access/htup_details.h"
@@ -586,6 +587,8 @@ typedef struct WhatIf
 	Oid			conoid;
 	List	   *columns;		/* char * */
 	const char *name;
+	Oid		   *ptypes;			/* the statement's parameter types */
+	int			nparams;
 	/* output, allocated in the caller's context */
 	MemoryContext outcxt;
 	double		cost_before;
@@ -608,6 +611,55 @@ static char *
 outstr(WhatIf *w, const char *s)
 {
 	return MemoryContextStrdup(w->outcxt, s);
+}
+
+/*
+ * cast_params
+ *		The rewritten text with every $n cast to the type the original
+ *		statement gave it ($1 becomes $1::timestamp with time zone), so
+ *		that it can be prepared as it is: deparsed parameters carry no type.
+ *		String literals and quoted identifiers are left alone.
+ */
+static char *
+cast_params(WhatIf *w, const char *sql)
+{
+	StringInfoData out;
+	char		quote = 0;
+
+	initStringInfo(&out);
+	for (const char *p = sql; *p; p++)
+	{
+		if (quote)
+		{
+			if (*p == quote)
+				quote = 0;
+			appendStringInfoChar(&out, *p);
+			continue;
+		}
+		if (*p == '\'' || *p == '"')
+		{
+			quote = *p;
+			appendStringInfoChar(&out, *p);
+			continue;
+		}
+		if (*p == '$' && isdigit((unsigned char) p[1]) &&
+			(p == sql || !(isalnum((unsigned char) p[-1]) || p[-1] == '_')))
+		{
+			int			n = 0;
+			const char *q = p + 1;
+
+			while (isdigit((unsigned char) *q))
+				n = n * 10 + (*q++ - '0');
+			appendBinaryStringInfo(&out, p, q - p);
+			if (n >= 1 && n <= w->nparams && OidIsValid(w->ptypes[n - 1]) &&
+				strncmp(q, "::", 2) != 0)
+				appendStringInfo(&out, "::%s", format_type_be(w->ptypes[n - 1]));
+			p = q - 1;
+			continue;
+		}
+		appendStringInfoChar(&out, *p);
+	}
+	return out.data;
 }
 
 /* The foreign-key join of the query for the candidate's constraint */
@@ -743,7 +795,7 @@ whatif_copy(WhatIf *w, Query *query)
 	w->cost_after = da_plan_cost(rewritten, w->sql, NULL, NULL);
 	w->after = rewritten;
 	w->after_sql = w->sql;
-	w->rewritten = outstr(w, pg_get_querydef(rewritten, false));
+	w->rewritten = outstr(w, cast_params(w, pg_get_querydef(rewritten, false)));
 	w->rows = tuples;
 	w->width = added_width;
 	foreach(lc, added)
@@ -897,7 +949,7 @@ whatif_counter(WhatIf *w, Query *query)
 	w->cost_after = da_plan_cost(rewritten, w->sql, NULL, NULL);
 	w->after = rewritten;
 	w->after_sql = w->sql;
-	w->rewritten = outstr(w, pg_get_querydef(rewritten, false));
+	w->rewritten = outstr(w, cast_params(w, pg_get_querydef(rewritten, false)));
 	w->rows = tuples;
 	w->width = added_width;
 	foreach(lc, added)
@@ -1187,7 +1239,7 @@ whatif_matview(WhatIf *w, Query *query)
 	w->cost_after = da_plan_cost(rewritten, sql.data, NULL, NULL);
 	w->after = rewritten;
 	w->after_sql = sql.data;
-	w->rewritten = outstr(w, sql.data);
+	w->rewritten = outstr(w, cast_params(w, sql.data));
 	w->definition = outstr(w, pg_get_querydef(def, true));
 	foreach(lc, names)
 		w->new_columns = lappend(w->new_columns, outstr(w, lfirst(lc)));
@@ -1395,6 +1447,8 @@ denorm_advisor_whatif(PG_FUNCTION_ARGS)
 	}
 
 	query = da_parse_statement(w.sql, &ptypes, &nparams);
+	w.ptypes = ptypes;
+	w.nparams = nparams;
 	if (query->commandType != CMD_SELECT)
 		w.reason = "only a SELECT reads a denormalized relation";
 	else
