@@ -253,6 +253,15 @@ SELECT denorm_advisor.add_query('CREATE TABLE t (a int)', 1);
 SELECT denorm_advisor.add_query('SELECT * FROM no_such_table', 1);
 SELECT denorm_advisor.add_query('SELECT * FROM orders WHERE id = $1 FOR UPDATE', 1);
 SELECT denorm_advisor.add_query('UPDATE orders SET no_such_column = 1', 1);
+-- what analysis would lock more than ACCESS SHARE, or cannot take
+SELECT denorm_advisor.add_query('UPDATE orders SET status = ''x'' WHERE CURRENT OF c', 1);
+SELECT denorm_advisor.add_query('SELECT 1 AS a INTO newtab', 1);
+SELECT denorm_advisor.add_query('WITH d AS (DELETE FROM page_views RETURNING 1) SELECT count(*) FROM d', 1);
+CREATE VIEW da_test.locked_orders AS SELECT * FROM orders FOR UPDATE;
+SELECT denorm_advisor.add_query('SELECT * FROM da_test.locked_orders', 1);
+DROP VIEW da_test.locked_orders;
+SELECT relation::regclass, mode FROM pg_locks
+ WHERE pid = pg_backend_pid() AND mode NOT IN ('AccessShareLock', 'ExclusiveLock');
 SELECT * FROM denorm_advisor.recommend(budget_bytes => -1);
 SELECT * FROM denorm_advisor.recommend(min_gain => 2);
 SELECT * FROM denorm_advisor.recommend(min_gain => NULL);

@@ -99,8 +99,9 @@ ORDER BY id;
 
 -- min_gain and the storage budget
 SELECT count(*) AS kept FROM denorm_advisor.recommend(min_gain => 0.99);
-SELECT split_part(reason, ':', 1) AS why, count(*)
-FROM denorm_advisor.candidates GROUP BY 1 ORDER BY why COLLATE "C";
+SELECT why, count(*)
+FROM (SELECT split_part(reason, ':', 1) AS why FROM denorm_advisor.candidates) c
+GROUP BY why ORDER BY why COLLATE "C";
 SELECT count(*) AS kept FROM denorm_advisor.recommend(budget_bytes => 100000);
 SELECT id, kind, extra_bytes <= 100000 AS fits, split_part(reason, ':', 1) AS why
 FROM denorm_advisor.candidates WHERE status = 'recommended' OR reason LIKE 'over budget%'

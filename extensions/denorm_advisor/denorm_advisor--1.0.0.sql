@@ -144,6 +144,7 @@ CREATE TABLE denorm_advisor.candidate_queries (
     owner           name NOT NULL DEFAULT current_user,
     candidate_id    int NOT NULL,
     query_id        text NOT NULL,
+    columns         text[],
     cost_before     float8,
     cost_after      float8,
     time_before     float8,
@@ -301,7 +302,8 @@ BEGIN
             st := denorm_advisor._statement(w.query);
             -- the advisor reads what the caller may read, nothing else
             SELECT string_agg(DISTINCT t::text, ', ') INTO denied
-              FROM unnest(st.read_tables) t WHERE NOT has_table_privilege(t, 'SELECT');
+              FROM unnest(st.read_tables) t
+             WHERE st.command = 'SELECT' AND NOT has_table_privilege(t, 'SELECT');
             IF denied IS NOT NULL THEN
                 RAISE EXCEPTION 'permission denied for table %', denied
                     USING ERRCODE = 'insufficient_privilege';
@@ -628,7 +630,8 @@ COMMENT ON FUNCTION denorm_advisor._write_cost(text, jsonb) IS
  * _snapshot_copies: child columns that already hold (most of the time)
  * the value of a parent column a copy candidate would copy: an existing
  * snapshot (possibly intentional: an order's price at order time) or an
- * existing redundant copy.  Sampled on the first 2000 child rows.
+ * existing redundant copy.  Sampled on about 2000 child rows (BERNOULLI,
+ * fixed seed).
  */
 CREATE FUNCTION denorm_advisor._snapshot_copies(d jsonb)
 RETURNS TABLE (child_column text, parent_column text, equal_share float8, sampled bigint)
@@ -653,8 +656,12 @@ BEGIN
                                   WHERE attrelid = (d->>'parent')::oid AND attname = pc)
              ORDER BY a.attnum
         LOOP
-            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE c.%I IS NOT DISTINCT FROM p.%I) FROM (SELECT * FROM %s LIMIT 2000) c JOIN %s p ON %s',
-                           cc.name, pc, (d->>'child')::oid::regclass, (d->>'parent')::oid::regclass, joincond)
+            -- about 2000 rows spread over the table, the same ones every run;
+            -- rows whose parent value is NULL say nothing
+            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE c.%I = p.%I) FROM %s c TABLESAMPLE BERNOULLI (%s) REPEATABLE (42) JOIN %s p ON %s WHERE p.%I IS NOT NULL',
+                           cc.name, pc, (d->>'child')::oid::regclass,
+                           least(100, 200000.0 / greatest((SELECT reltuples FROM pg_class WHERE oid = (d->>'child')::oid), 1)),
+                           (d->>'parent')::oid::regclass, joincond, pc)
                INTO total, same;
             IF total >= 20 AND same >= total * 0.5 THEN
                 child_column := cc.name;
@@ -668,7 +675,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION denorm_advisor._snapshot_copies(jsonb) IS
-'denorm_advisor (internal): child columns whose values mostly equal a parent column a copy candidate would copy (existing snapshot or redundant copy), on a 2000-row sample';
+'denorm_advisor (internal): child columns whose values mostly equal a parent column a copy candidate would copy (existing snapshot or redundant copy), on a sample of about 2000 rows';
 
 CREATE FUNCTION denorm_advisor.recommend(budget_bytes bigint DEFAULT NULL,
                                          min_gain float8 DEFAULT 0.05)
@@ -707,6 +714,8 @@ DECLARE
     snapcache jsonb := '{}';
     snapcols text[];
     col text;
+    cols text[];
+    pass int;
     status_ text;
     reason_ text;
     conf text;
@@ -771,8 +780,8 @@ BEGIN
                                                         WHERE snap.is_snap OR u <> ALL (snapcols)) s(x)
                                 ORDER BY x)))
                      WHERE cd.owner = current_user AND cd.id = cid;
-                    INSERT INTO denorm_advisor.candidate_queries (candidate_id, query_id)
-                    VALUES (cid, a.query_id) ON CONFLICT DO NOTHING;
+                    INSERT INTO denorm_advisor.candidate_queries (candidate_id, query_id, columns)
+                    VALUES (cid, a.query_id, j.parent_columns) ON CONFLICT DO NOTHING;
                 END LOOP;
             END IF;
             IF j.counter_sums IS NOT NULL THEN
@@ -792,8 +801,8 @@ BEGIN
                                                        UNION SELECT unnest(j.counter_sums)) s(x) ORDER BY x)))
                      WHERE cd.owner = current_user AND cd.id = cid;
                 END IF;
-                INSERT INTO denorm_advisor.candidate_queries (candidate_id, query_id)
-                VALUES (cid, a.query_id) ON CONFLICT DO NOTHING;
+                INSERT INTO denorm_advisor.candidate_queries (candidate_id, query_id, columns)
+                VALUES (cid, a.query_id, j.counter_sums) ON CONFLICT DO NOTHING;
             END IF;
         END LOOP;
 
@@ -804,8 +813,8 @@ BEGIN
                                 JOIN denorm_advisor.candidates cd ON cd.owner = cq.owner AND cd.id = cq.candidate_id
                                WHERE cq.owner = current_user AND cq.query_id = a.query_id
                                  AND cd.kind = 'copy_column')) THEN
-            SELECT left(string_agg(DISTINCT cl.relname, '_' ORDER BY cl.relname), 40)
-                   || '_' || regexp_replace(lower(a.query_id), '[^a-z0-9_]', '_', 'g') || '_mv'
+            SELECT left(left(string_agg(DISTINCT cl.relname, '_' ORDER BY cl.relname), 30)
+                   || '_' || regexp_replace(lower(a.query_id), '[^a-z0-9_]', '_', 'g'), 60) || '_mv'
               INTO mvname
               FROM unnest(a.read_tables) t JOIN pg_class cl ON cl.oid = t;
             n := n + 1;
@@ -817,36 +826,61 @@ BEGIN
         END IF;
     END LOOP;
 
-    /* 2. what-if cost of every candidate for each of its queries */
+    /* 2. what-if cost of every candidate for each of its queries; then
+     *    a copy or counter keeps only the columns of the queries it makes
+     *    faster (a slower query keeps its original text), and those queries
+     *    are costed again with the smaller relation */
     <<costing>>
-    FOR c IN SELECT * FROM denorm_advisor.candidates cd WHERE cd.owner = current_user ORDER BY cd.id LOOP
-        FOR q IN SELECT cq.query_id, aq.query FROM denorm_advisor.candidate_queries cq
-                   JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
-                  WHERE cq.owner = current_user AND cq.candidate_id = c.id ORDER BY cq.query_id LOOP
-            IF clock_timestamp() - t0 > budget_ms * interval '1 ms' THEN
-                stopped := true;
-                EXIT costing;
-            END IF;
-            r := denorm_advisor._whatif(q.query, c.kind, (c.details->>'fk')::oid,
-                     ARRAY(SELECT jsonb_array_elements_text(coalesce(c.details->'columns', c.details->'sums'))),
-                     c.details->>'name');
-            UPDATE denorm_advisor.candidate_queries cq
-               SET cost_before = r.cost_before, cost_after = r.cost_after,
-                   time_before = r.time_before, time_after = r.time_after,
-                   rewritten = r.rewritten, reason = r.reason
-             WHERE cq.owner = current_user AND cq.candidate_id = c.id AND cq.query_id = q.query_id;
-            IF r.reason IS NULL AND NOT (c.details ? 'new_columns') THEN
-                d := c.details || jsonb_build_object('new_columns', r.new_columns,
-                         'index_columns', r.index_columns, 'unique_columns', r.unique_columns,
-                         'rel_rows', r.rel_rows, 'added_width', r.added_width);
-                IF r.definition IS NOT NULL THEN
-                    d := d || jsonb_build_object('definition', r.definition,
-                             'definition_cost', (denorm_advisor._statement(r.definition)).cost);
-                END IF;
-                UPDATE denorm_advisor.candidates cd SET details = d
+    FOR pass IN 1 .. 2 LOOP
+        FOR c IN SELECT * FROM denorm_advisor.candidates cd WHERE cd.owner = current_user ORDER BY cd.id LOOP
+            IF pass = 2 THEN
+                SELECT ARRAY(SELECT DISTINCT x FROM unnest(cq.columns) x ORDER BY x)
+                  INTO cols
+                  FROM (SELECT array_agg(u) AS columns
+                          FROM denorm_advisor.candidate_queries q2, unnest(q2.columns) u
+                         WHERE q2.owner = current_user AND q2.candidate_id = c.id
+                           AND q2.reason IS NULL AND q2.time_after < q2.time_before) cq;
+                CONTINUE WHEN c.kind = 'matview' OR cols IS NULL OR cardinality(cols) = 0
+                    OR cols @> ARRAY(SELECT jsonb_array_elements_text(coalesce(c.details->'columns', c.details->'sums')));
+                UPDATE denorm_advisor.candidate_queries cq
+                   SET reason = 'left out: the candidate does not make it faster'
+                 WHERE cq.owner = current_user AND cq.candidate_id = c.id
+                   AND (cq.reason IS NOT NULL OR NOT cq.time_after < cq.time_before);
+                c.details := (c.details - 'new_columns')
+                             || jsonb_build_object(CASE WHEN c.kind = 'counter' THEN 'sums' ELSE 'columns' END, to_jsonb(cols));
+                UPDATE denorm_advisor.candidates cd SET details = c.details
                  WHERE cd.owner = current_user AND cd.id = c.id;
-                c.details := d;
             END IF;
+            FOR q IN SELECT cq.query_id, aq.query FROM denorm_advisor.candidate_queries cq
+                       JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
+                      WHERE cq.owner = current_user AND cq.candidate_id = c.id
+                        AND (pass = 1 OR cq.reason IS NULL)
+                      ORDER BY cq.query_id LOOP
+                IF clock_timestamp() - t0 > budget_ms * interval '1 ms' THEN
+                    stopped := true;
+                    EXIT costing;
+                END IF;
+                r := denorm_advisor._whatif(q.query, c.kind, (c.details->>'fk')::oid,
+                         ARRAY(SELECT jsonb_array_elements_text(coalesce(c.details->'columns', c.details->'sums'))),
+                         c.details->>'name');
+                UPDATE denorm_advisor.candidate_queries cq
+                   SET cost_before = r.cost_before, cost_after = r.cost_after,
+                       time_before = r.time_before, time_after = r.time_after,
+                       rewritten = r.rewritten, reason = r.reason
+                 WHERE cq.owner = current_user AND cq.candidate_id = c.id AND cq.query_id = q.query_id;
+                IF r.reason IS NULL AND NOT (c.details ? 'new_columns') THEN
+                    d := c.details || jsonb_build_object('new_columns', r.new_columns,
+                             'index_columns', r.index_columns, 'unique_columns', r.unique_columns,
+                             'rel_rows', r.rel_rows, 'added_width', r.added_width);
+                    IF r.definition IS NOT NULL THEN
+                        d := d || jsonb_build_object('definition', r.definition,
+                                 'definition_cost', (denorm_advisor._statement(r.definition)).cost);
+                    END IF;
+                    UPDATE denorm_advisor.candidates cd SET details = d
+                     WHERE cd.owner = current_user AND cd.id = c.id;
+                    c.details := d;
+                END IF;
+            END LOOP;
         END LOOP;
     END LOOP;
     IF stopped THEN
@@ -932,6 +966,12 @@ BEGIN
                                   round((least(w_util, 1) * 100)::numeric, 1),
                                   round((current_setting('denorm_advisor.hot_parent_limit')::float8 * 100)::numeric, 1),
                                   w_expl);
+            ELSIF c.kind IN ('copy_column', 'counter') AND EXISTS (
+                      SELECT 1 FROM pg_constraint k
+                       WHERE k.oid = (d->>'fk')::oid
+                         AND (NOT k.convalidated OR k.condeferrable OR k.conrelid = k.confrelid)) THEN
+                status_ := 'rejected';
+                reason_ := 'the foreign key is NOT VALID, DEFERRABLE or self-referencing: a child may lack its parent, get it only at commit, or be its own parent, and then the rewritten query or the triggers would differ from the join';
             ELSIF c.kind = 'counter' AND (denorm_advisor._fk_columns((d->>'fk')::oid)).on_update IN ('c', 'n', 'd') THEN
                 status_ := 'rejected';
                 reason_ := 'the foreign key changes the child''s key ON UPDATE (CASCADE, SET NULL or SET DEFAULT): a counter trigger cannot follow a parent''s key change';
@@ -1000,6 +1040,7 @@ BEGIN
          WHERE cd.owner = current_user AND cd.status = 'pending'
            AND (budget_bytes IS NULL OR used + cd.extra_bytes <= budget_bytes)
            AND m.nq > 0 AND m.saved - cd.write_ms_added_per_hour > 0
+           AND m.saved / greatest(m.affected, 1e-9) >= min_gain
            -- a copy and a counter on one foreign key deadlock (see ddl())
            AND NOT EXISTS (SELECT 1 FROM denorm_advisor.candidates o
                             WHERE o.owner = cd.owner AND o.status = 'recommended'
@@ -1047,7 +1088,8 @@ BEGIN
                               JOIN denorm_advisor.candidate_queries mq ON mq.owner = cd.owner AND mq.candidate_id = cd.id
                                                                       AND mq.query_id = oq.query_id
                              WHERE o.owner = current_user AND o.status = 'recommended'
-                               AND oq.reason IS NULL AND mq.reason IS NULL)
+                               AND oq.reason IS NULL AND mq.reason IS NULL
+                               AND oq.time_after < oq.time_before AND mq.time_after < mq.time_before)
                           || ' saves more on them than this candidate would add)')
                END
      WHERE cd.owner = current_user AND cd.status = 'pending';
@@ -1253,6 +1295,8 @@ DECLARE
     keyeq text;
     keynull text;
     unchanged text;
+    counts text;
+    mismatch text;
     mvq text;
     mvschema name;
 BEGIN
@@ -1281,7 +1325,11 @@ BEGIN
         s := s || format(E'-- net benefit %s ms/h, extra storage %s, confidence %s\n',
                          round(c.net_ms_per_hour::numeric, 1), pg_size_pretty(c.extra_bytes), c.confidence);
     END IF;
-    IF online THEN
+    IF online AND c.kind = 'matview' THEN
+        s := s || E'-- Run as it is with psql -f.  Keep the script of\n'
+               || E'-- denorm_advisor.rollback_ddl() with it.\n'
+               || E'\\set ON_ERROR_STOP on\nSET lock_timeout = ''10s'';\n\n';
+    ELSIF online THEN
         s := s || E'-- Run as it is with psql -f, outside a transaction block: CREATE INDEX\n'
                || E'-- CONCURRENTLY and the batched backfill commit as they go.  Keep the\n'
                || E'-- script of denorm_advisor.rollback_ddl() with it.\n'
@@ -1331,6 +1379,11 @@ BEGIN
           INTO keyeq, keynull FROM unnest(n.fk_parent, n.fk_child) AS u(p, k);
         SELECT string_agg(format('NEW.%I IS NOT DISTINCT FROM OLD.%I', x, x), E'\n       AND ')
           INTO unchanged FROM unnest(n.fk_child || n.new_columns) x;
+        -- a row not filled yet (the backfill may have passed its page before
+        -- an update moved it there) is filled by its next update
+        unchanged := unchanged || E'\n       AND NOT (' ||
+            (SELECT string_agg(format('NEW.%I IS NOT NULL', k), ' AND ') FROM unnest(n.fk_child) k) || ' AND ' ||
+            (SELECT string_agg(format('NEW.%I IS NULL', x), ' AND ') FROM unnest(n.new_columns) x) || ')';
         s := s || format(E'-- 1. the copies (nullable, no default: no table rewrite)\nALTER TABLE %s\n    %s;\n\n',
                          n.child, (SELECT string_agg(format('ADD COLUMN %I %s', col, typ), E',\n    ')
                                      FROM unnest(n.new_columns, n.new_types) u(col, typ)));
@@ -1344,7 +1397,7 @@ BEGIN
             || E'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql AS $da$\n'
             || E'BEGIN\n'
             || E'    IF TG_OP = ''UPDATE''\n       AND %s THEN\n'
-            || E'        RETURN NEW;         -- neither the key nor the copies change\n'
+            || E'        RETURN NEW;         -- the key and the copies stay, the copies are set\n'
             || E'    END IF;\n'
             || E'    IF %s THEN\n%s'
             || E'    ELSE\n'
@@ -1392,6 +1445,18 @@ BEGIN
                 (SELECT string_agg(format('p.%I = c.%I', p, k), ' AND ') FROM unnest(n.fk_parent, n.fk_child) u(p, k)),
                 (SELECT string_agg(format('c.%I IS NOT NULL', k), ' AND ') FROM unnest(n.fk_child) k),
                 n.child);
+            s := s || format(E'-- 4b. catch-up: rows an update moved behind the backfill before it\n'
+                || E'--     reached them\n'
+                || E'UPDATE %s c\n   SET (%s) = (SELECT %s FROM %s p WHERE %s FOR SHARE)\n'
+                || E' WHERE %s\n   AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s AND %s);\n\n',
+                n.child,
+                (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.new_columns) x),
+                (SELECT string_agg(format('p.%I', x), ', ') FROM unnest(n.columns) x), n.parent,
+                (SELECT string_agg(format('p.%I = c.%I', p, k), ' AND ') FROM unnest(n.fk_parent, n.fk_child) u(p, k)),
+                (SELECT string_agg(format('c.%I IS NOT NULL', k), ' AND ') FROM unnest(n.fk_child) k),
+                n.parent,
+                (SELECT string_agg(format('p.%I = c.%I', p, k), ' AND ') FROM unnest(n.fk_parent, n.fk_child) u(p, k)),
+                (SELECT string_agg(format('p.%I IS NOT DISTINCT FROM c.%I', pc, nc), ' AND ') FROM unnest(n.columns, n.new_columns) u(pc, nc)));
         ELSE
             s := s || format(E'-- 4. backfill; the parent rows are read FOR SHARE, as the trigger does\n'
                 || E'UPDATE %s c\n   SET (%s) = (SELECT %s FROM %s p WHERE %s FOR SHARE)\n WHERE %s;\nANALYZE %s;\n\n',
@@ -1404,6 +1469,16 @@ BEGIN
         END IF;
     ELSE
         -- counter
+        counts := format('%I = (SELECT count(*) FROM %s c WHERE %s)', n.new_columns[1], n.child,
+                         (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p)))
+                  || coalesce((SELECT string_agg(format(E',\n           %I = (SELECT coalesce(sum(c.%I), 0) FROM %s c WHERE %s)', nc, sc, n.child,
+                                                        (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p))), '')
+                                 FROM unnest(n.new_columns[2:], n.columns) u(nc, sc)), '');
+        mismatch := format('p.%I <> (SELECT count(*) FROM %s c WHERE %s)', n.new_columns[1], n.child,
+                           (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p)))
+                  || coalesce((SELECT string_agg(format(E'\n         OR p.%I <> (SELECT coalesce(sum(c.%I), 0) FROM %s c WHERE %s)', nc, sc, n.child,
+                                                        (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p))), '')
+                                 FROM unnest(n.new_columns[2:], n.columns) u(nc, sc)), '');
         s := s || format(E'-- 1. the counters (NOT NULL DEFAULT 0: no table rewrite)\nALTER TABLE %s\n    %s;\n\n',
                          n.parent, (SELECT string_agg(format('ADD COLUMN %I %s NOT NULL DEFAULT 0', col, typ), E',\n    ')
                                       FROM unnest(n.new_columns, n.new_types) u(col, typ)));
@@ -1459,6 +1534,11 @@ BEGIN
                                                         (SELECT string_agg(format('c.%I = p.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p))), '')
                                  FROM unnest(n.new_columns[2:], n.columns) u(nc, sc)), ''),
                 n.parent);
+            s := s || format(E'-- 4b. catch-up: parents an update moved behind the backfill before it\n'
+                || E'--     reached them: lock the wrong ones, then count again\n'
+                || E'DO $da$\nBEGIN\n    PERFORM 1 FROM %s p\n      WHERE %s\n        FOR UPDATE;\n'
+                || E'    UPDATE %s p\n       SET %s\n     WHERE %s;\nEND\n$da$;\n\n',
+                n.parent, mismatch, n.parent, counts, mismatch);
         ELSE
             s := s || format(E'-- 4. backfill: lock the parents first (writers in flight finish, later\n'
                 || E'--    ones wait), then count with a new snapshot that sees every\n'

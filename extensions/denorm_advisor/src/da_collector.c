@@ -36,6 +36,7 @@
 #include <ctype.h>
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "catalog/pg_authid.h"
 #include "common/pg_prng.h"
 #include "executor/executor.h"
@@ -148,7 +149,7 @@ da_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	bool		sampled;
 
 	/* C1: a draw per top-level SELECT, instrumentation only when sampled */
-	sampled = da_nesting == 0 && da_shared != NULL &&
+	sampled = da_nesting == 0 && da_shared != NULL && !IsParallelWorker() &&
 		da_collect_sample_rate > 0 &&
 		queryDesc->operation == CMD_SELECT &&
 		queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
@@ -156,6 +157,8 @@ da_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		pg_prng_double(&pg_global_prng_state) < da_collect_sample_rate;
 	if (sampled)
 		queryDesc->instrument_options |= INSTRUMENT_ROWS | INSTRUMENT_TIMER;
+	else if (da_nesting == 0)
+		da_sampled_desc = NULL; /* a sampled query that failed ended here */
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
@@ -452,8 +455,6 @@ denorm_advisor_collected(PG_FUNCTION_ARGS)
 
 	LWLockAcquire(da_shared->lock, LW_SHARED);
 	reset_at = da_shared->reset_at;
-	hours = Max((double) (GetCurrentTimestamp() - reset_at) / USECS_PER_SEC / 3600.0,
-				1.0 / 60);
 	for (int i = 0; i < da_shared->nentries; i++)
 	{
 		DaCollected *e = &da_shared->entries[i];
@@ -477,6 +478,9 @@ denorm_advisor_collected(PG_FUNCTION_ARGS)
 			nulls[8] = true;
 		}
 		values[4] = Int64GetDatum(e->calls);
+		/* the entry's own window: it may be younger than the last reset */
+		hours = Max((double) (GetCurrentTimestamp() - Max(e->first_seen, reset_at)) /
+					USECS_PER_SEC / 3600.0, 1.0 / 60);
 		values[5] = Float8GetDatum(da_collect_sample_rate > 0 ?
 								   e->calls / da_collect_sample_rate / hours : 0);
 		values[6] = Float8GetDatum(e->calls > 0 ? e->total_ms / e->calls : 0);

@@ -49,6 +49,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -103,22 +104,83 @@ raw_statement(const char *sql)
 	return linitial_node(RawStmt, raw);
 }
 
-/* Does a raw parse tree lock rows (FOR UPDATE/SHARE anywhere)? */
+/*
+ * unsafe_raw_walker
+ *		Find in a raw parse tree what analysis or planning would turn into
+ *		a lock stronger than ACCESS SHARE (a locking clause, a CTE that
+ *		writes) or what a SELECT analysis cannot take (WHERE CURRENT OF, a
+ *		SELECT ... INTO).  Returns the reason, or NULL.
+ */
 static bool
-locking_clause_walker(Node *node, void *context)
+unsafe_raw_walker(Node *node, const char **reason)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, SelectStmt) && ((SelectStmt *) node)->lockingClause != NIL)
+	if (IsA(node, SelectStmt))
+	{
+		SelectStmt *sel = (SelectStmt *) node;
+
+		if (sel->lockingClause != NIL)
+		{
+			*reason = "statements that lock rows (FOR UPDATE/SHARE) are not analysed";
+			return true;
+		}
+		if (sel->intoClause != NULL)
+		{
+			*reason = "SELECT ... INTO is not analysed";
+			return true;
+		}
+	}
+	else if (IsA(node, CommonTableExpr) &&
+			 !IsA(((CommonTableExpr *) node)->ctequery, SelectStmt))
+	{
+		*reason = "statements with a data-modifying WITH query are not analysed";
 		return true;
-	return raw_expression_tree_walker(node, locking_clause_walker, context);
+	}
+	else if (IsA(node, CurrentOfExpr))
+	{
+		*reason = "WHERE CURRENT OF is not analysed";
+		return true;
+	}
+	return raw_expression_tree_walker(node, unsafe_raw_walker, reason);
+}
+
+/*
+ * check_views
+ *		Refuse views whose definition locks rows: rewriting would take
+ *		their tables in ROW SHARE mode.
+ */
+static void
+check_views(Query *query)
+{
+	ListCell   *lc;
+
+	foreach(lc, da_relations_of(query))
+	{
+		Oid			relid = lfirst_oid(lc);
+		Relation	rel;
+		Query	   *viewquery;
+
+		if (get_rel_relkind(relid) != RELKIND_VIEW)
+			continue;
+		rel = table_open(relid, AccessShareLock);
+		viewquery = get_view_query(rel);
+		if (viewquery->rowMarks != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("view \"%s\" locks rows (FOR UPDATE/SHARE): statements reading it are not analysed",
+							RelationGetRelationName(rel)),
+					 errhint("denorm_advisor takes ACCESS SHARE locks only.")));
+		check_views(viewquery);
+		table_close(rel, AccessShareLock);
+	}
 }
 
 /*
  * analyse_select
  *		Parse analysis and rewrite of a raw SELECT.  Analysis takes
- *		AccessShareLock on the relations read; a locking clause would take
- *		RowShareLock, so statements with one are refused (invariant I1).
+ *		AccessShareLock on the relations read; statements that would take
+ *		more are refused before (invariant I1).
  */
 static Query *
 analyse_select(RawStmt *raw, const char *sql, Oid **paramTypes,
@@ -127,12 +189,13 @@ analyse_select(RawStmt *raw, const char *sql, Oid **paramTypes,
 	Query	   *query;
 	List	   *rewritten;
 	ErrorContextCallback errcallback;
+	const char *reason = NULL;
 
-	if (locking_clause_walker(raw->stmt, NULL))
+	if (unsafe_raw_walker(raw->stmt, &reason))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("statements that lock rows (FOR UPDATE/SHARE) are not analysed"),
-				 errhint("Analysing them would lock their tables in ROW SHARE mode; denorm_advisor takes ACCESS SHARE locks only.")));
+				 errmsg("%s", reason),
+				 errhint("denorm_advisor analyses plain SELECT, INSERT, UPDATE, DELETE and MERGE statements, with ACCESS SHARE locks only.")));
 
 	*paramTypes = NULL;
 	*numParams = 0;
@@ -142,6 +205,11 @@ analyse_select(RawStmt *raw, const char *sql, Oid **paramTypes,
 	error_context_stack = &errcallback;
 	query = parse_analyze_varparams(raw, sql, paramTypes, numParams, NULL);
 	error_context_stack = errcallback.previous;
+	if (query->commandType != CMD_SELECT || query->utilityStmt != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("only plain SELECT statements are analysed")));
+	check_views(query);
 	rewritten = pg_rewrite_query(query);
 	if (list_length(rewritten) != 1)
 		ereport(ERROR,
@@ -186,6 +254,8 @@ da_plan_cost(Query *query, const char *sql, double *rows, int *width)
 	PlannedStmt *stmt;
 
 	stmt = pg_plan_query(copyObject(query), sql, CURSOR_OPT_PARALLEL_OK, NULL);
+	if (stmt->planTree == NULL)
+		elog(ERROR, "a utility statement has no plan");
 	if (rows)
 		*rows = stmt->planTree->plan_rows;
 	if (width)
@@ -619,22 +689,52 @@ column_names(Oid relid, Bitmapset *cols)
 	return makeArrayResult(astate, CurrentMemoryContext);
 }
 
-/* Every relation a query reads, at its level (views are expanded) */
+/* Collect the relations of every range table, at every level */
+static bool
+relations_walker(Node *node, List **relids)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION)
+			*relids = list_append_unique_oid(*relids, rte->relid);
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, relations_walker, relids,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, relations_walker, relids);
+}
+
+/* The OIDs of the relations a query reads, at every level */
+List *
+da_relations_of(Query *query)
+{
+	List	   *relids = NIL;
+
+	(void) query_tree_walker(query, relations_walker, &relids,
+							 QTW_EXAMINE_RTES_BEFORE);
+	return relids;
+}
+
+/*
+ * relations_read
+ *		Every relation a query reads, at every level (sub-SELECTs, CTEs;
+ *		views are expanded): the caller must be able to read them all.
+ */
 static Datum
 relations_read(Query *query)
 {
 	ArrayBuildState *reads = NULL;
+	List	   *relids = da_relations_of(query);
 	ListCell   *lc;
 
-	foreach(lc, query->rtable)
-	{
-		RangeTblEntry *rte = lfirst(lc);
-
-		if (rte->rtekind != RTE_RELATION)
-			continue;
-		reads = accumArrayResult(reads, ObjectIdGetDatum(rte->relid), false,
+	foreach(lc, relids)
+		reads = accumArrayResult(reads, ObjectIdGetDatum(lfirst_oid(lc)), false,
 								 REGCLASSOID, CurrentMemoryContext);
-	}
 	if (reads)
 		return makeArrayResult(reads, CurrentMemoryContext);
 	return PointerGetDatum(construct_empty_array(REGCLASSOID));
@@ -685,6 +785,15 @@ describe_write(RawStmt *raw, const char *sql, Datum *values, bool *nulls)
 	ListCell   *lc;
 	Datum		reads;
 
+	{
+		const char *reason = NULL;
+
+		if (unsafe_raw_walker(stmt, &reason))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s", reason),
+					 errhint("denorm_advisor analyses plain SELECT, INSERT, UPDATE, DELETE and MERGE statements, with ACCESS SHARE locks only.")));
+	}
 	switch (nodeTag(stmt))
 	{
 		case T_InsertStmt:
@@ -703,7 +812,11 @@ describe_write(RawStmt *raw, const char *sql, Datum *values, bool *nulls)
 				else if (src->valuesLists)
 					rows = list_length(src->valuesLists);
 				else
-					finder = src;
+				{
+					finder = copyObject(src);
+					if (finder->withClause == NULL)
+						finder->withClause = ins->withClause;
+				}
 				break;
 			}
 		case T_UpdateStmt:

@@ -51,11 +51,14 @@
 #include "catalog/pg_index.h"
 #include "parser/parse_oper.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/lsyscache.h"
 
 #include "denorm_advisor.h"
+
+static bool reset_syn_walker(Node *node, void *context);
 
 /* ------------------------------------------------------------------------
  * Join tree surgery
@@ -185,6 +188,7 @@ rebuild_without(Query *query, Index rti, List *extra, const char **reason)
 	quals = list_concat(list_copy(shape.conjuncts), extra);
 	query->jointree = makeFromExpr(fromlist,
 								   quals ? (Node *) make_ands_explicit(quals) : NULL);
+	(void) query_tree_walker(query, reset_syn_walker, NULL, QTW_IGNORE_JOINALIASES);
 
 	foreach(lc, query->rtable)
 	{
@@ -392,6 +396,53 @@ point_rte_to_shadow(Query *query, Index rti, Oid shadow, List *colnames)
 	rte->selectedCols = NULL;
 }
 
+/*
+ * removal_refused
+ *		Why the relation at rti cannot be taken out of the query, or NULL:
+ *		its rows as the query sees them must be exactly its table's rows.
+ *		Row level security, TABLESAMPLE and inheritance children change
+ *		that, and the copy or counter triggers would not follow them.
+ */
+static const char *
+removal_refused(Query *query, Index rti)
+{
+	RangeTblEntry *rte = rt_fetch(rti, query->rtable);
+	Relation	rel;
+	bool		rls;
+
+	if (rte->tablesample != NULL)
+		return "the query samples the relation the candidate removes (TABLESAMPLE)";
+	if (rte->relkind == RELKIND_PARTITIONED_TABLE ||
+		(rte->inh && has_subclass(rte->relid)))
+		return "the relation the candidate removes is partitioned or has inheritance children";
+	rel = table_open(rte->relid, AccessShareLock);
+	rls = rel->rd_rel->relrowsecurity;
+	table_close(rel, AccessShareLock);
+	if (rls)
+		return "the relation the candidate removes has row level security";
+	return NULL;
+}
+
+/* Point every Var's syntactic position at its real one (join RTEs go) */
+static bool
+reset_syn_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		var->varnosyn = var->varno;
+		var->varattnosyn = var->varattno;
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, reset_syn_walker, context,
+								 QTW_IGNORE_JOINALIASES);
+	return expression_tree_walker(node, reset_syn_walker, context);
+}
+
 /* ------------------------------------------------------------------------
  * copy_column
  * ------------------------------------------------------------------------ */
@@ -421,10 +472,13 @@ da_rewrite_copy(Query *query, DaFkJoin *join, Oid shadow, List *colmap,
 		*reason = "the query locks rows (FOR UPDATE/SHARE)";
 	else if (crte->relkind != RELKIND_RELATION || (crte->inh && has_subclass(crte->relid)))
 		*reason = "the child is partitioned or has inheritance children";
-	else if (prte->relkind == RELKIND_PARTITIONED_TABLE)
-		*reason = "the parent is partitioned";
+	else if (query->constraintDeps != NIL)
+		*reason = "the query groups by the parent's primary key and reads columns it determines";
+	else
+		*reason = removal_refused(query, join->parent_rti);
 	if (*reason)
 		return NULL;
+	(void) prte;
 
 	/* the key conjuncts go; join outputs become base columns */
 	remove_conjuncts_jointree((Node *) query->jointree, join->key_quals);
@@ -563,6 +617,8 @@ da_counter_aggregates(Query *query, DaFkJoin *join, const char **reason)
 		*reason = "the join is an outer join";
 	else if (get_rel_relkind(join->parent) != RELKIND_RELATION)
 		*reason = "the parent is not a plain table";
+	else
+		*reason = removal_refused(query, join->child_rti);
 	if (*reason)
 		return NIL;
 
@@ -645,6 +701,14 @@ da_counter_aggregates(Query *query, DaFkJoin *join, const char **reason)
 			*reason = "an aggregated child column is nullable";
 			return NIL;
 		}
+		/* a running sum is exact for integers and numeric only */
+		if (strcmp(fname, "sum") == 0 &&
+			arg->vartype != INT2OID && arg->vartype != INT4OID &&
+			arg->vartype != INT8OID && arg->vartype != NUMERICOID)
+		{
+			*reason = "a sum over a type other than an integer or numeric cannot be kept exact";
+			return NIL;
+		}
 	}
 	return aggs;
 }
@@ -703,7 +767,8 @@ da_rewrite_counter(Query *query, DaFkJoin *join, Oid shadow, List *colmap,
 	/* childless parents were not in the inner join's result */
 	countvar = makeVar(join->parent_rti, count_attno, INT8OID, -1,
 					   InvalidOid, 0);
-	gtop = OpernameGetOprid(list_make1(makeString(">")), INT8OID, INT8OID);
+	gtop = OpernameGetOprid(list_make2(makeString("pg_catalog"), makeString(">")),
+							INT8OID, INT8OID);
 	add_to_where(query,
 				 list_make1(make_opclause(gtop, BOOLOID, false,
 										  (Expr *) countvar,
@@ -861,7 +926,7 @@ da_matview_definition(Query *query, List **param_quals, const char **reason)
 	else if (!shape.flat)
 		*reason = "the query joins subqueries, functions or outer joins the rewrite does not handle";
 	else if (list_length(shape.rtis) + list_length(shape.left_joins) < 2 &&
-			 !query->hasAggs)
+			 !query->hasAggs && query->groupClause == NIL)
 		*reason = "the query neither joins nor aggregates";
 	else if (query->rowMarks || query->distinctClause ||
 			 query->hasWindowFuncs || query->groupingSets ||
@@ -880,6 +945,11 @@ da_matview_definition(Query *query, List **param_quals, const char **reason)
 
 		if (!contains_param_walker(qual, NULL))
 			continue;
+		if (checkExprHasSubLink(qual))
+		{
+			*reason = "a parameterized condition holds a sub-SELECT";
+			return NULL;
+		}
 		*param_quals = lappend(*param_quals, qual);
 	}
 	if (*param_quals)
@@ -893,7 +963,7 @@ da_matview_definition(Query *query, List **param_quals, const char **reason)
 			Var		   *var = lfirst(lc);
 			TargetEntry *tle = tle_for_expr(query->targetList, (Node *) var);
 
-			if (query->hasAggs)
+			if (query->hasAggs || query->groupClause != NIL)
 			{
 				if (tle != NULL && tle->ressortgroupref != 0 &&
 					get_sortgroupref_clause_noerr(tle->ressortgroupref,

@@ -49,7 +49,9 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -80,7 +82,13 @@
 
 PG_FUNCTION_INFO_V1(denorm_advisor_whatif);
 
+static char *shadow_as_name(const char *text, const char *name);
+static char *shadow_as(const char *text, Oid relid);
+
 /* Bytes a heap tuple costs beyond its data: header and line pointer */
+/* The name of every shadow (temporary, inside a rolled-back subtransaction) */
+#define DA_SHADOW_NAME	"denorm_advisor_shadow"
+
 #define DA_TUPLE_OVERHEAD	(MAXALIGN(SizeofHeapTupleHeader) + sizeof(ItemIdData))
 
 /* An index of a shadow and the sizes it stands for */
@@ -316,6 +324,23 @@ estimate_btree(double tuples, int32 width, BlockNumber *pages, int *height)
  * ------------------------------------------------------------------------ */
 
 /*
+ * spi_utility
+ *		Run a utility statement through SPI, staying in the caller's memory
+ *		context: SPI leaves its own procedure context current, which
+ *		SPI_finish frees with everything allocated in it.
+ */
+static void
+spi_utility(const char *sql)
+{
+	MemoryContext save = CurrentMemoryContext;
+	int			rc = SPI_execute(sql, false, 0);
+
+	MemoryContextSwitchTo(save);
+	if (rc != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed on \"%s\": %s", sql, SPI_result_code_string(rc));
+}
+
+/*
  * create_shadow
  *		Create the empty temporary table standing for a candidate's
  *		relation (inside the caller's subtransaction) and register it.
@@ -350,8 +375,7 @@ create_shadow(const char *name, List *columns, double tuples,
 		first = false;
 	}
 	appendStringInfoChar(&sql, ')');
-	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create the shadow relation \"%s\"", name);
+	spi_utility(sql.data);
 
 	old = MemoryContextSwitchTo(da_shadow_cxt);
 	s = palloc0(sizeof(DaShadow));
@@ -427,8 +451,7 @@ add_shadow_index(DaShadow *s, const char *relname, List *colnames,
 		first = false;
 	}
 	appendStringInfoChar(&sql, ')');
-	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create an index of the shadow relation");
+	spi_utility(sql.data);
 
 	rel = table_open(s->relid, AccessShareLock);
 	after = RelationGetIndexList(rel);
@@ -678,6 +701,36 @@ join_for(Query *query, Oid conoid)
 	return NULL;
 }
 
+/* Are the child's key values the parent's key values (see whatif_copy)? */
+static bool
+keys_identical(DaFkJoin *join)
+{
+	if (join->nkeys != 1)
+		return false;
+	for (int k = 0; k < join->nkeys; k++)
+	{
+		Oid			ctype,
+					ptype,
+					ccoll,
+					pcoll;
+		int32		ctypmod,
+					ptypmod;
+
+		get_atttypetypmodcoll(join->child, join->child_keys[k], &ctype, &ctypmod, &ccoll);
+		get_atttypetypmodcoll(join->parent, join->parent_keys[k], &ptype, &ptypmod, &pcoll);
+		if (ctype != ptype || ctypmod != ptypmod || ccoll != pcoll)
+			return false;
+		if (ctype != INT2OID && ctype != INT4OID && ctype != INT8OID &&
+			ctype != OIDOID && ctype != UUIDOID && ctype != DATEOID &&
+			ctype != TIMESTAMPOID && ctype != TIMESTAMPTZOID &&
+			ctype != BOOLOID &&
+			!((ctype == TEXTOID || ctype == VARCHAROID) &&
+			  (ccoll == DEFAULT_COLLATION_OID || ccoll == C_COLLATION_OID)))
+			return false;
+	}
+	return true;
+}
+
 static void
 whatif_copy(WhatIf *w, Query *query)
 {
@@ -695,7 +748,6 @@ whatif_copy(WhatIf *w, Query *query)
 	int32		width;
 	int32		added_width = 0;
 	DaShadow   *s;
-	const char *childname;
 	Query	   *rewritten;
 
 	if (join == NULL)
@@ -703,7 +755,6 @@ whatif_copy(WhatIf *w, Query *query)
 		w->reason = "the query does not join along this foreign key";
 		return;
 	}
-	childname = get_rel_name(join->child);
 
 	/* the child's columns, then the copies */
 	rel = table_open(join->child, AccessShareLock);
@@ -726,8 +777,14 @@ whatif_copy(WhatIf *w, Query *query)
 	}
 	table_close(rel, AccessShareLock);
 
-	/* reading the parent's key is reading the child's foreign key */
-	for (int k = 0; k < join->nkeys; k++)
+	/*
+	 * Reading the parent's key is reading the child's foreign key, when the
+	 * two are the same value: same type, typmod and collation, a type whose
+	 * equality is identity, and a key of one column (a MATCH SIMPLE key of
+	 * several may match with a NULL part).  Otherwise the query's parent key
+	 * columns are not mapped and the candidate does not serve it.
+	 */
+	for (int k = 0; k < join->nkeys && keys_identical(join); k++)
 	{
 		DaColumnMap *m = palloc(sizeof(DaColumnMap));
 		ListCell   *lc2;
@@ -785,8 +842,8 @@ whatif_copy(WhatIf *w, Query *query)
 	/* the copies widen every row: pages grow in proportion */
 	pages = (BlockNumber) ceil(pages * (double) (MAXALIGN(width + added_width) + DA_TUPLE_OVERHEAD) /
 							   (MAXALIGN(width) + DA_TUPLE_OVERHEAD));
-	s = create_shadow(childname, cols, tuples, pages, allvisfrac);
-	shadow_copy_indexes(s, childname, join->child);
+	s = create_shadow(DA_SHADOW_NAME, cols, tuples, pages, allvisfrac);
+	shadow_copy_indexes(s, DA_SHADOW_NAME, join->child);
 
 	rewritten = da_rewrite_copy(query, join, s->relid, colmap, &colnames,
 								&w->reason);
@@ -795,7 +852,8 @@ whatif_copy(WhatIf *w, Query *query)
 	w->cost_after = da_plan_cost(rewritten, w->sql, NULL, NULL);
 	w->after = rewritten;
 	w->after_sql = w->sql;
-	w->rewritten = outstr(w, cast_params(w, pg_get_querydef(rewritten, false)));
+	w->rewritten = outstr(w, cast_params(w, shadow_as(pg_get_querydef(rewritten, false),
+													  join->child)));
 	w->rows = tuples;
 	w->width = added_width;
 	foreach(lc, added)
@@ -822,7 +880,6 @@ whatif_counter(WhatIf *w, Query *query)
 	int32		added_width;
 	AttrNumber	count_attno;
 	DaShadow   *s;
-	const char *parentname;
 	char		base[NAMEDATALEN * 2];
 	DaShadowColumn *col;
 	Query	   *rewritten;
@@ -835,7 +892,6 @@ whatif_counter(WhatIf *w, Query *query)
 	aggs = da_counter_aggregates(query, join, &w->reason);
 	if (w->reason)
 		return;
-	parentname = get_rel_name(join->parent);
 
 	rel = table_open(join->parent, AccessShareLock);
 	desc = RelationGetDescr(rel);
@@ -938,8 +994,8 @@ whatif_counter(WhatIf *w, Query *query)
 		pages = estimate_pages(tuples, width);
 	pages = (BlockNumber) ceil(pages * (double) (MAXALIGN(width + added_width) + DA_TUPLE_OVERHEAD) /
 							   (MAXALIGN(width) + DA_TUPLE_OVERHEAD));
-	s = create_shadow(parentname, cols, tuples, pages, allvisfrac);
-	shadow_copy_indexes(s, parentname, join->parent);
+	s = create_shadow(DA_SHADOW_NAME, cols, tuples, pages, allvisfrac);
+	shadow_copy_indexes(s, DA_SHADOW_NAME, join->parent);
 
 	rewritten = da_rewrite_counter(query, join, s->relid, colmap, aggs,
 								   agg_attnos, count_attno, &colnames,
@@ -949,11 +1005,74 @@ whatif_counter(WhatIf *w, Query *query)
 	w->cost_after = da_plan_cost(rewritten, w->sql, NULL, NULL);
 	w->after = rewritten;
 	w->after_sql = w->sql;
-	w->rewritten = outstr(w, cast_params(w, pg_get_querydef(rewritten, false)));
+	w->rewritten = outstr(w, cast_params(w, shadow_as(pg_get_querydef(rewritten, false),
+													  join->parent)));
 	w->rows = tuples;
 	w->width = added_width;
 	foreach(lc, added)
 		w->new_columns = lappend(w->new_columns, outstr(w, lfirst(lc)));
+}
+
+/*
+ * shadow_as_name
+ *		The text with the shadow's name (qualified with the temporary schema
+ *		or not) replaced by the given qualified name.
+ */
+static char *
+shadow_as_name(const char *text, const char *name)
+{
+	StringInfoData out;
+	char	   *tempq = psprintf("%s.%s",
+								 quote_identifier(get_namespace_name(LookupCreationNamespace("pg_temp"))),
+								 DA_SHADOW_NAME);
+	const char *forms[] = {tempq, "pg_temp." DA_SHADOW_NAME, DA_SHADOW_NAME};
+	const char *p = text;
+
+	initStringInfo(&out);
+	while (*p)
+	{
+		bool		done = false;
+
+		for (int i = 0; i < lengthof(forms) && !done; i++)
+		{
+			size_t		len = strlen(forms[i]);
+
+			if (strncmp(p, forms[i], len) == 0 &&
+				(p == text ||!(isalnum((unsigned char) p[-1]) || p[-1] == '_')) &&
+				!(isalnum((unsigned char) p[len]) || p[len] == '_'))
+			{
+				appendStringInfoString(&out, name);
+				p += len;
+				done = true;
+			}
+		}
+		if (!done)
+			appendStringInfoChar(&out, *p++);
+	}
+	return out.data;
+}
+
+/* The same, with the schema-qualified name of a relation */
+static char *
+shadow_as(const char *text, Oid relid)
+{
+	return shadow_as_name(text,
+						  quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													 get_rel_name(relid)));
+}
+
+/*
+ * view_name
+ *		The qualified name of the materialized view: in the schema of the
+ *		query's first relation, as ddl() creates it.
+ */
+static char *
+view_name(WhatIf *w, Query *query)
+{
+	List	   *relids = da_relations_of(query);
+	Oid			nsp = relids ? get_rel_namespace(linitial_oid(relids)) : PG_PUBLIC_NAMESPACE;
+
+	return quote_qualified_identifier(get_namespace_name(nsp), w->name);
 }
 
 /* Context of the mapping of a view's source columns to its columns */
@@ -1043,7 +1162,7 @@ whatif_matview(WhatIf *w, Query *query)
 		return;
 
 	/* a join view carries the primary keys of its tables: its unique key */
-	if (!def->hasAggs)
+	if (!def->hasAggs && def->groupClause == NIL)
 	{
 		DaQueryShape shape;
 		bool		all_keyed = true;
@@ -1067,7 +1186,11 @@ whatif_matview(WhatIf *w, Query *query)
 			}
 			{
 				HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk));
-				Form_pg_index index = (Form_pg_index) GETSTRUCT(tup);
+				Form_pg_index index;
+
+				if (!HeapTupleIsValid(tup))
+					elog(ERROR, "cache lookup failed for index %u", pk);
+				index = (Form_pg_index) GETSTRUCT(tup);
 
 				for (int k = 0; k < index->indnkeyatts; k++)
 				{
@@ -1163,7 +1286,7 @@ whatif_matview(WhatIf *w, Query *query)
 	rows = Max(rows, 1.0);
 	w->rows = rows;
 	w->width = width;
-	s = create_shadow(w->name, cols, rows, estimate_pages(rows, width), 0.0);
+	s = create_shadow(DA_SHADOW_NAME, cols, rows, estimate_pages(rows, width), 0.0);
 
 	if (unique_cols != NIL)
 	{
@@ -1171,7 +1294,7 @@ whatif_matview(WhatIf *w, Query *query)
 
 		foreach(lc, unique_cols)
 			ucols = lappend(ucols, list_nth(names, lfirst_int(lc) - 1));
-		add_shadow_index(s, w->name, ucols, true, "btree", InvalidOid);
+		add_shadow_index(s, DA_SHADOW_NAME, ucols, true, "btree", InvalidOid);
 		foreach(lc, ucols)
 			w->unique_columns = lappend(w->unique_columns, outstr(w, lfirst(lc)));
 	}
@@ -1181,13 +1304,13 @@ whatif_matview(WhatIf *w, Query *query)
 
 		foreach(lc, param_cols)
 			pcols = lappend(pcols, list_nth(names, lfirst_int(lc) - 1));
-		add_shadow_index(s, w->name, pcols, false, "btree", InvalidOid);
+		add_shadow_index(s, DA_SHADOW_NAME, pcols, false, "btree", InvalidOid);
 		foreach(lc, pcols)
 			w->index_columns = lappend(w->index_columns, outstr(w, lfirst(lc)));
 	}
 
 	/* the query reading the view */
-	dpcontext = deparse_context_for(w->name, s->relid);
+	dpcontext = deparse_context_for(DA_SHADOW_NAME, s->relid);
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	first = true;
@@ -1204,7 +1327,7 @@ whatif_matview(WhatIf *w, Query *query)
 			appendStringInfo(&sql, " AS %s", quote_identifier(tle->resname));
 		first = false;
 	}
-	appendStringInfo(&sql, " FROM %s", quote_identifier(w->name));
+	appendStringInfo(&sql, " FROM pg_temp.%s", DA_SHADOW_NAME);
 	if (param_quals != NIL)
 		appendStringInfo(&sql, " WHERE %s",
 						 deparse_expression((Node *) make_ands_explicit(param_quals),
@@ -1239,7 +1362,7 @@ whatif_matview(WhatIf *w, Query *query)
 	w->cost_after = da_plan_cost(rewritten, sql.data, NULL, NULL);
 	w->after = rewritten;
 	w->after_sql = sql.data;
-	w->rewritten = outstr(w, cast_params(w, sql.data));
+	w->rewritten = outstr(w, cast_params(w, shadow_as_name(sql.data, view_name(w, query))));
 	w->definition = outstr(w, pg_get_querydef(def, true));
 	foreach(lc, names)
 		w->new_columns = lappend(w->new_columns, outstr(w, lfirst(lc)));
@@ -1324,6 +1447,10 @@ whatif_in_subxact(WhatIf *w, Query *query)
 	{
 		Query	   *before = copyObject(query);
 
+		/* deparsed names come out schema-qualified (rolled back with us) */
+		(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+
 		whatif_run(w, query);
 		if (w->reason == NULL && w->after != NULL)
 			time_costs(w, before);
@@ -1368,25 +1495,24 @@ text_array(List *strings)
 
 /*
  * check_select_privileges
- *		The caller must be able to read every relation the query reads:
- *		the what-if borrows their statistics.  NULL, or the reason.
+ *		The caller must be able to read every relation the query reads, at
+ *		any level: the what-if borrows their statistics.  NULL, or the
+ *		reason.
  */
 static const char *
 check_select_privileges(Query *query)
 {
 	ListCell   *lc;
 
-	foreach(lc, query->rtable)
+	foreach(lc, da_relations_of(query))
 	{
-		RangeTblEntry *rte = lfirst(lc);
+		Oid			relid = lfirst_oid(lc);
 
-		if (rte->rtekind != RTE_RELATION)
-			continue;
-		if (pg_class_aclcheck(rte->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
-			pg_attribute_aclcheck_all(rte->relid, GetUserId(), ACL_SELECT,
+		if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+			pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT,
 									  ACLMASK_ALL) != ACLCHECK_OK)
 			return psprintf("permission denied for table %s",
-							get_rel_name(rte->relid));
+							get_rel_name(relid));
 	}
 	return NULL;
 }
@@ -1458,6 +1584,8 @@ denorm_advisor_whatif(PG_FUNCTION_ARGS)
 		w.cost_before = da_plan_cost(query, w.sql, NULL, NULL);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		/* results must outlive SPI_finish: allocate them in ours */
+		MemoryContextSwitchTo(w.outcxt);
 		whatif_in_subxact(&w, copyObject(query));
 		MemoryContextSwitchTo(w.outcxt);
 		SPI_finish();

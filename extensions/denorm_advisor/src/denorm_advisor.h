@@ -115,6 +115,7 @@ extern void da_query_shape(Query *query, DaQueryShape *shape);
 extern List *da_find_fk_joins(Query *query);
 extern bool da_is_key_qual(DaFkJoin *join, Node *qual);
 extern bool da_attnotnull(Oid relid, AttrNumber attno);
+extern List *da_relations_of(Query *query);
 extern double da_plan_cost(Query *query, const char *sql, double *rows,
 						   int *width);
 
