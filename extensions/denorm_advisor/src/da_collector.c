@@ -103,6 +103,7 @@ PG_FUNCTION_INFO_V1(denorm_advisor_collected);
 PG_FUNCTION_INFO_V1(denorm_advisor_collector_reset);
 PG_FUNCTION_INFO_V1(denorm_advisor_collector_active);
 
+/* Bytes of shared memory the collector needs */
 static Size
 collector_size(void)
 {
@@ -110,6 +111,7 @@ collector_size(void)
 					mul_size(da_collect_max, sizeof(DaCollected)));
 }
 
+/* shmem_request_hook: reserve the table and its lock (C4: chained) */
 static void
 da_shmem_request(void)
 {
@@ -119,6 +121,7 @@ da_shmem_request(void)
 	RequestNamedLWLockTranche("denorm_advisor", 1);
 }
 
+/* shmem_startup_hook: create or attach to the table (C4: chained) */
 static void
 da_shmem_startup(void)
 {
@@ -416,6 +419,7 @@ da_collector_init(void)
  * SQL functions
  * ------------------------------------------------------------------------ */
 
+/* Error out, with the fix, when the collector does not run here */
 static void
 require_collector(void)
 {

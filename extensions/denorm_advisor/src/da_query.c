@@ -287,6 +287,7 @@ add_conjuncts(List *list, Node *quals)
 	return lappend(list, quals);
 }
 
+/* Is the range table entry a table (plain, partitioned) or matview? */
 static bool
 rti_is_base_relation(Query *query, Index rti)
 {
@@ -298,6 +299,7 @@ rti_is_base_relation(Query *query, Index rti)
 		 rte->relkind == RELKIND_PARTITIONED_TABLE);
 }
 
+/* Recursive part of da_query_shape: one join tree node */
 static void
 shape_walk(Query *query, Node *node, DaQueryShape *shape)
 {
@@ -450,6 +452,11 @@ typedef struct ColumnUseContext
 	int			depth;
 } ColumnUseContext;
 
+/*
+ * column_use_walker
+ *		Record the parent and child columns the query reads outside the
+ *		join's key conjuncts, at every level (ctx->depth counts sub-SELECTs).
+ */
 static bool
 column_use_walker(Node *node, ColumnUseContext *ctx)
 {

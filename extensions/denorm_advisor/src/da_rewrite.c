@@ -101,6 +101,7 @@ remove_conjuncts(Node **quals, List *remove)
 	}
 }
 
+/* remove_conjuncts over every qual of a join tree */
 static void
 remove_conjuncts_jointree(Node *node, List *remove)
 {
@@ -125,6 +126,7 @@ remove_conjuncts_jointree(Node *node, List *remove)
 	}
 }
 
+/* Is node a reference to base relation rti? */
 static bool
 is_rtref(Node *node, Index rti)
 {
@@ -243,6 +245,7 @@ typedef struct MapContext
 	bool		failed;
 } MapContext;
 
+/* The shadow column of (rti, attno), or InvalidAttrNumber */
 static AttrNumber
 lookup_column(List *colmap, Index rti, AttrNumber attno)
 {
@@ -258,6 +261,7 @@ lookup_column(List *colmap, Index rti, AttrNumber attno)
 	return InvalidAttrNumber;
 }
 
+/* Does the map cover relation rti? */
 static bool
 maps_relation(List *colmap, Index rti)
 {
@@ -269,6 +273,11 @@ maps_relation(List *colmap, Index rti)
 	return false;
 }
 
+/*
+ * map_mutator
+ *		Replace the Vars of mapped relations (at ctx->depth) by Vars of the
+ *		shadow, and mapped aggregates by the shadow's counter columns.
+ */
 static Node *
 map_mutator(Node *node, MapContext *ctx)
 {
@@ -532,6 +541,7 @@ typedef struct ChildUseContext
 	bool		outside;
 } ChildUseContext;
 
+/* Note child Vars read outside the aggregates and the key conjuncts */
 static bool
 child_use_walker(Node *node, ChildUseContext *ctx)
 {
@@ -784,6 +794,7 @@ da_rewrite_counter(Query *query, DaFkJoin *join, Oid shadow, List *colmap,
  * matview
  * ------------------------------------------------------------------------ */
 
+/* Does the tree hold a $n parameter, at any level? */
 static bool
 contains_param_walker(Node *node, void *ctx)
 {

@@ -120,6 +120,7 @@ static get_relation_info_hook_type prev_get_relation_info_hook = NULL;
 static get_relation_stats_hook_type prev_get_relation_stats_hook = NULL;
 static get_attavgwidth_hook_type prev_get_attavgwidth_hook = NULL;
 
+/* The registered shadow with this OID, or NULL */
 static DaShadow *
 find_shadow(Oid relid)
 {
@@ -135,6 +136,7 @@ find_shadow(Oid relid)
 	return NULL;
 }
 
+/* Forget every shadow (invariant I2: at the end of every what-if) */
 static void
 reset_shadows(void)
 {
@@ -147,6 +149,11 @@ reset_shadows(void)
  * Planner hooks
  * ------------------------------------------------------------------------ */
 
+/*
+ * da_get_relation_info
+ *		get_relation_info_hook: a shadow gets the rows and pages it stands for,
+ *		its indexes those of their source indexes (I5: chained).
+ */
 static void
 da_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 					 RelOptInfo *rel)
@@ -181,6 +188,11 @@ da_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 	}
 }
 
+/*
+ * da_get_relation_stats
+ *		get_relation_stats_hook: a shadow column borrows the statistics of
+ *		its source column (I5: other relations go to the previous hook).
+ */
 static bool
 da_get_relation_stats(PlannerInfo *root, RangeTblEntry *rte,
 					  AttrNumber attnum, VariableStatData *vardata)
@@ -236,6 +248,7 @@ da_get_relation_stats(PlannerInfo *root, RangeTblEntry *rte,
 	return true;
 }
 
+/* get_attavgwidth_hook: a shadow column's width is its source's */
 static int32
 da_get_attavgwidth(Oid relid, AttrNumber attnum)
 {
@@ -289,6 +302,7 @@ column_width(Oid relid, AttrNumber attno)
 	return w;
 }
 
+/* Average width of a shadow column: its source's, else its type's */
 static int32
 shadow_column_width(DaShadowColumn *col)
 {
@@ -630,6 +644,7 @@ typedef struct WhatIf
 	const char *reason;
 } WhatIf;
 
+/* A copy of s in the caller's memory (it outlives SPI and the subxact) */
 static char *
 outstr(WhatIf *w, const char *s)
 {
@@ -731,6 +746,12 @@ keys_identical(DaFkJoin *join)
 	return true;
 }
 
+/*
+ * whatif_copy
+ *		The child as it would be with the parent's columns copied: a shadow
+ *		with the child's columns and indexes plus the copies, wider rows on
+ *		more pages; then the query rewritten to read it.
+ */
 static void
 whatif_copy(WhatIf *w, Query *query)
 {
@@ -860,6 +881,12 @@ whatif_copy(WhatIf *w, Query *query)
 		w->new_columns = lappend(w->new_columns, outstr(w, lfirst(lc)));
 }
 
+/*
+ * whatif_counter
+ *		The parent as it would be with its counters: a shadow with the
+ *		parent's columns and indexes plus the children count and the sums;
+ *		then the query rewritten to read them.
+ */
 static void
 whatif_counter(WhatIf *w, Query *query)
 {
@@ -1081,6 +1108,7 @@ typedef struct ViewMapContext
 	List	   *tlist;			/* the view definition's target list */
 } ViewMapContext;
 
+/* Point the Vars of a moved-out condition at the view's columns */
 static Node *
 view_map_mutator(Node *node, ViewMapContext *ctx)
 {
