@@ -1766,8 +1766,7 @@ COMMENT ON FUNCTION denorm_advisor.schema_graph(text) IS
  * 7. check_normalization()
  * ------------------------------------------------------------------------ */
 /* ------------------------------------------------------------------------
- * normalization.sql -- denorm_advisor.check_normalization(): the normal-form
- * checker (pasted verbatim into denorm_advisor--1.0.0.sql)
+ * denorm_advisor.check_normalization(): the normal-form checker
  *
  * What it reports, per table: candidate keys; functional dependencies
  * (FDs) X -> Y found in the data that violate 2NF, 3NF or BCNF; columns
