@@ -845,7 +845,7 @@ BEGIN
                 UPDATE denorm_advisor.candidate_queries cq
                    SET reason = 'left out: the candidate does not make it faster'
                  WHERE cq.owner = current_user AND cq.candidate_id = c.id
-                   AND (cq.reason IS NOT NULL OR NOT cq.time_after < cq.time_before);
+                   AND cq.reason IS NULL AND NOT cq.time_after < cq.time_before;
                 c.details := (c.details - 'new_columns')
                              || jsonb_build_object(CASE WHEN c.kind = 'counter' THEN 'sums' ELSE 'columns' END, to_jsonb(cols));
                 UPDATE denorm_advisor.candidates cd SET details = c.details
