@@ -8,6 +8,8 @@
 #     collector records every top-level SELECT: its text, calls, time, rows
 #     and the joins of the executed plan; with use_pg_stat_statements off it
 #     is the workload source, and other roles' texts are hidden.
+#     The top recommendation applied and rolled back with psql -f leaves
+#     pg_dump --schema-only exactly as it was.
 #  3. Without the preload the collector functions fail with a clear error
 #     and hint, and the advisor still works from add_query.
 
@@ -15,6 +17,7 @@ use strict;
 use warnings;
 
 use FindBin;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -69,6 +72,37 @@ is( $node->safe_psql(
 		q{SELECT kind, target FROM denorm_advisor.recommend() WHERE kind = 'copy_column'}),
 	'copy_column|orders (customers_name, customers_segment)',
 	'recommend() works from pg_stat_statements alone');
+
+# apply and roll back the top recommendation with psql -f, as a DBA would:
+# the schema dump afterwards is the one before
+my $dump_before = $node->safe_psql('postgres', 'SELECT 1') && dump_schema();
+my $apply = $node->safe_psql('postgres',
+	q{SELECT denorm_advisor.ddl(id) FROM denorm_advisor.candidates WHERE kind = 'copy_column' AND status = 'recommended'});
+my $rollback = $node->safe_psql('postgres',
+	q{SELECT denorm_advisor.rollback_ddl(id) FROM denorm_advisor.candidates WHERE kind = 'copy_column' AND status = 'recommended'});
+my $tmp = PostgreSQL::Test::Utils::tempdir();
+PostgreSQL::Test::Utils::append_to_file("$tmp/apply.sql", $apply . "\n");
+PostgreSQL::Test::Utils::append_to_file("$tmp/rollback.sql", $rollback . "\n");
+$node->command_ok([ 'psql', '-X', '-q', '-d', $node->connstr('postgres'), '-f', "$tmp/apply.sql" ],
+	'the apply script runs with psql -f');
+is($node->safe_psql('postgres',
+		q{SELECT denorm_advisor.verify(id) FROM denorm_advisor.candidates WHERE kind = 'copy_column' AND status = 'recommended'}),
+	'0', 'the copies are consistent after the script');
+isnt(dump_schema(), $dump_before, 'the script changed the schema');
+$node->command_ok([ 'psql', '-X', '-q', '-d', $node->connstr('postgres'), '-f', "$tmp/rollback.sql" ],
+	'the rollback script runs with psql -f');
+is(dump_schema(), $dump_before, 'after the rollback, pg_dump --schema-only is what it was');
+
+sub dump_schema
+{
+	my ($stdout, $stderr);
+	IPC::Run::run([ 'pg_dump', '--schema-only', '--no-comments', '-d', $node->connstr('postgres') ],
+		'>', \$stdout, '2>', \$stderr)
+	  or die "pg_dump failed: $stderr";
+	# pg_dump's \restrict line carries a random key
+	$stdout =~ s/^\\(un)?restrict .*$//mg;
+	return $stdout;
+}
 
 # 2. the collector
 is($node->safe_psql('postgres', 'SELECT denorm_advisor.collector_active()'),
