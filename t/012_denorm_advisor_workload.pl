@@ -3,13 +3,13 @@
 #
 #  1. With pg_stat_statements installed, workload() reads its normalized
 #     statements of this database (calls per hour, measured mean times) and
-#     recommend() works from them without any add_query.
+#     recommend() works from them without any add_query.  Its top
+#     recommendation, applied and rolled back with psql -f, leaves
+#     pg_dump --schema-only exactly as it was.
 #  2. With denorm_advisor preloaded and collect_sample_rate = 1, the
 #     collector records every top-level SELECT: its text, calls, time, rows
 #     and the joins of the executed plan; with use_pg_stat_statements off it
 #     is the workload source, and other roles' texts are hidden.
-#     The top recommendation applied and rolled back with psql -f leaves
-#     pg_dump --schema-only exactly as it was.
 #  3. Without the preload the collector functions fail with a clear error
 #     and hint, and the advisor still works from add_query.
 
