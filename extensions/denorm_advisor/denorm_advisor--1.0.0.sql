@@ -534,8 +534,9 @@ COMMENT ON FUNCTION denorm_advisor._fk_columns(oid) IS
  *                hottest parent row: its lock is busy
  *                u = writes/s x top share x lock_hold_ms, each write waits
  *                u/(1-u) x lock_hold_ms;
- *   matview      REFRESH (its plan cost in ms) every refresh interval when
- *                a table it reads is written.
+ *   matview      REFRESH (its plan cost in ms, plus refresh_row_ms per view
+ *                row for the comparison CONCURRENTLY makes) every refresh
+ *                interval when a table it reads is written.
  * utilization is u of the hottest parent row (counter, copy).
  */
 CREATE FUNCTION denorm_advisor._write_cost(kind text, d jsonb,
@@ -567,7 +568,11 @@ BEGIN
          WHERE a.owner = current_user AND a.query_id = d->>'query_id';
         SELECT coalesce(sum(denorm_advisor._write_rows(t, ARRAY['INSERT', 'UPDATE', 'DELETE', 'MERGE'], NULL)), 0)
           INTO written FROM unnest(tables) t;
-        refresh_ms := (d->>'definition_cost')::float8 * denorm_advisor._ms_per_cost();
+        -- REFRESH ... CONCURRENTLY runs the definition, then compares the
+        -- new rows with the old ones and applies the difference: per row
+        refresh_ms := (d->>'definition_cost')::float8 * denorm_advisor._ms_per_cost()
+                      + coalesce((d->>'rel_rows')::float8, 0)
+                        * current_setting('denorm_advisor.refresh_row_ms')::float8;
         IF written > 0 THEN
             write_ms := refresh_ms * 3600.0 / interval_s;
             explanation := format('REFRESH (~%s ms) every %s s, since its tables are written (%s rows/h); results are up to %s s stale',

@@ -41,6 +41,7 @@ double		da_ms_per_cost_unit = 0.005;
 int			da_matview_refresh_interval = 300;
 bool		da_use_pg_stat_statements = true;
 double		da_output_row_cost = 0.1;
+double		da_refresh_row_ms = 0.025;
 double		da_cache_miss_setting = -1;
 
 void		_PG_init(void);
@@ -106,6 +107,13 @@ _PG_init(void)
 							 "The planner does not price sending the result; the time model adds this per row.",
 							 &da_output_row_cost,
 							 0.1, 0.0, 1000.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("denorm_advisor.refresh_row_ms",
+							 "Write-cost model: milliseconds REFRESH MATERIALIZED VIEW CONCURRENTLY spends per view row.",
+							 "Besides running the view's query, the refresh compares every new row with the old ones.",
+							 &da_refresh_row_ms,
+							 0.025, 0.0, 1000.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomRealVariable("denorm_advisor.cache_miss_ratio",
