@@ -402,15 +402,19 @@ COMMENT ON FUNCTION denorm_advisor._stats_hours() IS
 CREATE FUNCTION denorm_advisor._top_parent_share(fk oid)
 RETURNS float8
 LANGUAGE sql STABLE AS $$
-    SELECT CASE
+    -- a key of several columns: the least share of its columns bounds the
+    -- share of the combination from above
+    SELECT min(CASE
            WHEN s.most_common_freqs IS NOT NULL THEN s.most_common_freqs[1]::float8
            WHEN s.n_distinct > 0 THEN 1.0 / s.n_distinct
            WHEN s.n_distinct < 0 THEN 1.0 / greatest(-s.n_distinct * greatest(cl.reltuples, 1), 1)
-           END
+           END)
       FROM pg_constraint c
       JOIN pg_class cl ON cl.oid = c.conrelid
-      JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-      JOIN pg_stats s ON s.schemaname = cl.relnamespace::regnamespace::name
+      JOIN pg_namespace ns ON ns.oid = cl.relnamespace
+      CROSS JOIN LATERAL unnest(c.conkey) k(attnum)
+      JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+      JOIN pg_stats s ON s.schemaname = ns.nspname
                      AND s.tablename = cl.relname AND s.attname = a.attname
                      AND NOT s.inherited
      WHERE c.oid = fk;
@@ -461,7 +465,8 @@ LANGUAGE sql STABLE AS $$
     ),
     widths AS (
         SELECT t.oid, sum(s.avg_width)::int AS width
-          FROM tabs t JOIN pg_stats s ON s.schemaname = t.relnamespace::regnamespace::name
+          FROM tabs t JOIN pg_namespace ns ON ns.oid = t.relnamespace
+          JOIN pg_stats s ON s.schemaname = ns.nspname
                                       AND s.tablename = t.relname AND NOT s.inherited
          GROUP BY t.oid
     ),
@@ -635,7 +640,7 @@ COMMENT ON FUNCTION denorm_advisor._write_cost(text, jsonb) IS
  * _snapshot_copies: child columns that already hold (most of the time)
  * the value of a parent column a copy candidate would copy: an existing
  * snapshot (possibly intentional: an order's price at order time) or an
- * existing redundant copy.  Sampled on about 2000 child rows (BERNOULLI,
+ * existing redundant copy.  Sampled on about 2000 child rows (SYSTEM,
  * fixed seed).
  */
 CREATE FUNCTION denorm_advisor._snapshot_copies(d jsonb)
@@ -663,11 +668,17 @@ BEGIN
         LOOP
             -- about 2000 rows spread over the table, the same ones every run;
             -- rows whose parent value is NULL say nothing
-            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE c.%I = p.%I) FROM %s c TABLESAMPLE BERNOULLI (%s) REPEATABLE (42) JOIN %s p ON %s WHERE p.%I IS NOT NULL',
-                           cc.name, pc, (d->>'child')::oid::regclass,
-                           least(100, 200000.0 / greatest((SELECT reltuples FROM pg_class WHERE oid = (d->>'child')::oid), 1)),
-                           (d->>'parent')::oid::regclass, joincond, pc)
-               INTO total, same;
+            BEGIN
+                -- SYSTEM reads only the sampled pages; the text images
+                -- compare every type, also those without "="
+                EXECUTE format('SELECT count(*), count(*) FILTER (WHERE c.%I::text = p.%I::text) FROM %s c TABLESAMPLE SYSTEM (%s) REPEATABLE (42) JOIN %s p ON %s WHERE p.%I IS NOT NULL',
+                               cc.name, pc, (d->>'child')::oid::regclass,
+                               least(100, 200000.0 / greatest((SELECT reltuples FROM pg_class WHERE oid = (d->>'child')::oid), 1)),
+                               (d->>'parent')::oid::regclass, joincond, pc)
+                   INTO total, same;
+            EXCEPTION WHEN undefined_function THEN
+                CONTINUE;
+            END;
             IF total >= 20 AND same >= total * 0.5 THEN
                 child_column := cc.name;
                 parent_column := pc;
@@ -744,9 +755,14 @@ BEGIN
 
     /* 1. candidates: one copy per foreign key, one counter per foreign
      *    key, one materialized view per query */
+    <<generation>>
     FOR a IN SELECT * FROM denorm_advisor.analysed_queries
               WHERE owner = current_user AND command = 'SELECT' AND note IS NULL
               ORDER BY calls_per_hour * mean_time_ms DESC, query_id LOOP
+        IF clock_timestamp() - t0 > budget_ms * interval '1 ms' THEN
+            stopped := true;
+            EXIT generation;
+        END IF;
         FOR j IN SELECT * FROM denorm_advisor._fk_joins(a.query) ORDER BY fk LOOP
             IF j.copyable THEN
                 -- columns a child column already holds as a snapshot go to a
@@ -818,8 +834,9 @@ BEGIN
                                 JOIN denorm_advisor.candidates cd ON cd.owner = cq.owner AND cd.id = cq.candidate_id
                                WHERE cq.owner = current_user AND cq.query_id = a.query_id
                                  AND cd.kind = 'copy_column')) THEN
-            SELECT left(left(string_agg(DISTINCT cl.relname, '_' ORDER BY cl.relname), 30)
-                   || '_' || regexp_replace(lower(a.query_id), '[^a-z0-9_]', '_', 'g'), 60) || '_mv'
+            -- named after its tables and its query text: stable across runs
+            SELECT left(string_agg(DISTINCT cl.relname, '_' ORDER BY cl.relname), 40)
+                   || '_' || left(md5(a.query), 8) || '_mv'
               INTO mvname
               FROM unnest(a.read_tables) t JOIN pg_class cl ON cl.oid = t;
             n := n + 1;
@@ -839,6 +856,11 @@ BEGIN
     FOR pass IN 1 .. 2 LOOP
         FOR c IN SELECT * FROM denorm_advisor.candidates cd WHERE cd.owner = current_user ORDER BY cd.id LOOP
             IF pass = 2 THEN
+                -- narrowing without re-costing would leave no script
+                IF clock_timestamp() - t0 > budget_ms * interval '1 ms' THEN
+                    stopped := true;
+                    EXIT costing;
+                END IF;
                 SELECT ARRAY(SELECT DISTINCT x FROM unnest(cq.columns) x ORDER BY x)
                   INTO cols
                   FROM (SELECT array_agg(u) AS columns
@@ -1018,6 +1040,9 @@ BEGIN
                extra_bytes = xbytes::bigint, confidence = conf,
                details = d || jsonb_build_object('write_model', w_expl,
                                                  'hot_parent_utilization', w_util)
+                           || CASE WHEN c.kind IN ('copy_column', 'counter')
+                                   THEN jsonb_build_object('needs_index', NOT denorm_advisor._fk_indexed((d->>'fk')::oid))
+                                   ELSE '{}' END
          WHERE cd.owner = current_user AND cd.id = c.id;
     END LOOP;
 
@@ -1207,18 +1232,47 @@ COMMENT ON FUNCTION denorm_advisor.explain(int) IS
 
 /* Names and columns the scripts of a candidate use (deterministic: the
  * same candidate always names its objects the same way) */
+/* A name of at most 63 bytes: long ones keep a prefix and a hash */
+CREATE FUNCTION denorm_advisor._short_name(base text, suffix text DEFAULT '')
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN octet_length(base || suffix) <= 63 THEN base || suffix
+                ELSE left(base, 40) || '_' || left(md5(base), 8) || suffix END;
+$$;
+COMMENT ON FUNCTION denorm_advisor._short_name(text, text) IS
+'denorm_advisor (internal): base || suffix when it fits in 63 bytes, else a prefix of base, 8 hex digits of its md5, and suffix (distinct names stay distinct)';
+
+/* The base of the names of a copy's or counter's objects: the kind, the
+ * child and the foreign key, so that two keys between the same tables
+ * never share a name */
+CREATE FUNCTION denorm_advisor._object_base(kind text, fk oid)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN kind = 'counter' THEN 'da_count_' ELSE 'da_copy_' END
+           || cl.relname || '_' || k.conname
+      FROM pg_constraint k JOIN pg_class cl ON cl.oid = k.conrelid
+     WHERE k.oid = fk;
+$$;
+COMMENT ON FUNCTION denorm_advisor._object_base(text, oid) IS
+'denorm_advisor (internal): the base of the trigger and function names of a copy or counter over a foreign key';
+
 CREATE FUNCTION denorm_advisor._script_names(c denorm_advisor.candidates,
     OUT child text, OUT parent text, OUT child_schema name, OUT parent_schema name,
     OUT fk_child text[], OUT fk_parent text[], OUT columns text[], OUT new_columns text[],
     OUT new_types text[], OUT fn_fill text, OUT fn_push text, OUT index_name text,
     OUT needs_index boolean, OUT trigger_base text)
 RETURNS record
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+-- format_type() then qualifies every type outside pg_catalog
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     d jsonb := c.details;
     fkc record;
     crel name;
     prel name;
+    missing text;
+    base text;
 BEGIN
     IF NOT d ? 'new_columns' THEN
         RAISE EXCEPTION 'candidate % was not costed: it has no script', c.id
@@ -1228,11 +1282,17 @@ BEGIN
     IF c.kind = 'matview' THEN
         RETURN;
     END IF;
-    SELECT relname, relnamespace::regnamespace::name INTO crel, child_schema FROM pg_class WHERE oid = (d->>'child')::oid;
-    SELECT relname, relnamespace::regnamespace::name INTO prel, parent_schema FROM pg_class WHERE oid = (d->>'parent')::oid;
+    SELECT cl.relname, ns.nspname INTO crel, child_schema
+      FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace WHERE cl.oid = (d->>'child')::oid;
+    SELECT cl.relname, ns.nspname INTO prel, parent_schema
+      FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace WHERE cl.oid = (d->>'parent')::oid;
     IF crel IS NULL OR prel IS NULL THEN
         RAISE EXCEPTION 'a table of candidate % no longer exists', c.id
             USING ERRCODE = 'undefined_table', HINT = 'Run denorm_advisor.recommend() again.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE oid = (d->>'fk')::oid) THEN
+        RAISE EXCEPTION 'the foreign key of candidate % no longer exists', c.id
+            USING ERRCODE = 'undefined_object', HINT = 'Run denorm_advisor.recommend() again.';
     END IF;
     -- schema-qualified: the triggers must not depend on a search_path
     child := format('%I.%I', child_schema, crel);
@@ -1243,18 +1303,23 @@ BEGIN
     new_columns := ARRAY(SELECT jsonb_array_elements_text(d->'new_columns'));
     IF c.kind = 'copy_column' THEN
         columns := ARRAY(SELECT x FROM jsonb_array_elements_text(d->'columns') x WHERE x <> ALL (fkc.parent_cols));
-        new_types := ARRAY(SELECT format_type(a.atttypid, a.atttypmod)
+        SELECT string_agg(x, ', ') INTO missing FROM unnest(columns) x
+         WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = (d->>'parent')::oid
+                              AND a.attname = x AND NOT a.attisdropped);
+        -- a domain's base type: a copy is NULL where the key is
+        new_types := ARRAY(SELECT format_type(CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
+                                              CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END)
                                   || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
                                           THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
                              FROM unnest(columns) WITH ORDINALITY u(col, i)
                              JOIN pg_attribute a ON a.attrelid = (d->>'parent')::oid AND a.attname = u.col
                              JOIN pg_type t ON t.oid = a.atttypid
                             ORDER BY u.i);
-        fn_fill := left(format('da_copy_%s_%s_fill', crel, prel), 63);
-        fn_push := left(format('da_copy_%s_%s_push', crel, prel), 63);
-        trigger_base := left(format('da_copy_%s_%s', crel, prel), 56);
     ELSE
         columns := ARRAY(SELECT jsonb_array_elements_text(d->'sums'));
+        SELECT string_agg(x, ', ') INTO missing FROM unnest(columns) x
+         WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = (d->>'child')::oid
+                              AND a.attname = x AND NOT a.attisdropped);
         new_types := ARRAY['bigint'] || ARRAY(
                              SELECT CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype) THEN 'bigint'
                                          WHEN a.atttypid = 'int8'::regtype THEN 'numeric'
@@ -1262,11 +1327,25 @@ BEGIN
                                FROM unnest(columns) WITH ORDINALITY u(col, i)
                                JOIN pg_attribute a ON a.attrelid = (d->>'child')::oid AND a.attname = u.col
                               ORDER BY u.i);
-        fn_fill := left(format('da_count_%s_%s', prel, crel), 63);
-        trigger_base := left(format('da_count_%s_%s', prel, crel), 56);
     END IF;
-    needs_index := NOT denorm_advisor._fk_indexed((d->>'fk')::oid);
-    index_name := left(format('%s_%s_da_idx', crel, array_to_string(fkc.child_cols, '_')), 63);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'column % of candidate % no longer exists', missing, c.id
+            USING ERRCODE = 'undefined_column', HINT = 'Run denorm_advisor.recommend() again.';
+    END IF;
+    base := denorm_advisor._object_base(c.kind, (d->>'fk')::oid);
+    trigger_base := denorm_advisor._short_name(base);
+    IF c.kind = 'copy_column' THEN
+        fn_fill := denorm_advisor._short_name(base, '_fill');
+        fn_push := denorm_advisor._short_name(base, '_push');
+    ELSE
+        fn_fill := denorm_advisor._short_name(base);
+    END IF;
+    -- room for the longest trigger suffix, _trunc
+    trigger_base := CASE WHEN octet_length(base) <= 57 THEN base
+                         ELSE left(base, 40) || '_' || left(md5(base), 8) END;
+    -- whether the index is the script's own was decided by recommend()
+    needs_index := coalesce((d->>'needs_index')::boolean, NOT denorm_advisor._fk_indexed((d->>'fk')::oid));
+    index_name := denorm_advisor._short_name(format('%s_%s', crel, array_to_string(fkc.child_cols, '_')), '_da_idx');
 END
 $$;
 COMMENT ON FUNCTION denorm_advisor._script_names(denorm_advisor.candidates) IS
@@ -1302,6 +1381,7 @@ DECLARE
     unchanged text;
     counts text;
     mismatch text;
+    search_schemas text;
     mvq text;
     mvschema name;
 BEGIN
@@ -1311,17 +1391,21 @@ BEGIN
     IF c.kind IN ('copy_column', 'counter') AND EXISTS (
            SELECT 1 FROM pg_trigger t
             WHERE t.tgrelid = (c.details->>'child')::oid
-              AND t.tgname IN (left(format('da_count_%s_%s', (c.details->>'parent')::oid::regclass::name,
-                                           (c.details->>'child')::oid::regclass::name), 56) || '_ins',
-                               left(format('da_copy_%s_%s', (c.details->>'child')::oid::regclass::name,
-                                           (c.details->>'parent')::oid::regclass::name), 56) || '_fill')
-              AND t.tgname NOT LIKE n.trigger_base || '%') THEN
+              AND t.tgname IN (
+                  (SELECT CASE WHEN octet_length(b) <= 57 THEN b ELSE left(b, 40) || '_' || left(md5(b), 8) END
+                     FROM denorm_advisor._object_base(
+                              CASE WHEN c.kind = 'counter' THEN 'copy_column' ELSE 'counter' END,
+                              (c.details->>'fk')::oid) b)
+                  || CASE WHEN c.kind = 'counter' THEN '_fill' ELSE '_ins' END)) THEN
         RAISE EXCEPTION 'candidate % conflicts with the % applied on the same foreign key', c.id,
                         CASE WHEN c.kind = 'counter' THEN 'copy' ELSE 'counter' END
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'The copy''s trigger locks the parent row FOR SHARE and the counter''s then updates it: two writers of children of one parent would deadlock.',
                   HINT = 'Keep one of them: apply the rollback_ddl() script of the other first.';
     END IF;
+    -- the trigger functions find the operators of the tables' types there
+    search_schemas := CASE WHEN n.child_schema = n.parent_schema THEN quote_ident(n.child_schema)
+                           ELSE quote_ident(n.child_schema) || ', ' || quote_ident(n.parent_schema) END;
     s := format(E'-- denorm_advisor: apply candidate %s (%s)\n-- target: %s\n-- source: %s\n',
                 c.id, c.kind, c.target, c.source);
     IF c.status <> 'recommended' THEN
@@ -1347,7 +1431,7 @@ BEGIN
     END IF;
 
     IF c.kind = 'matview' THEN
-        SELECT cl.relnamespace::regnamespace::name INTO mvschema
+        SELECT (SELECT nspname FROM pg_namespace WHERE oid = cl.relnamespace) INTO mvschema
           FROM denorm_advisor.analysed_queries aq, unnest(aq.read_tables) WITH ORDINALITY t(rel, i)
           JOIN pg_class cl ON cl.oid = t.rel
          WHERE aq.owner = current_user AND aq.query_id = c.details->>'query_id' ORDER BY t.i LIMIT 1;
@@ -1382,7 +1466,7 @@ BEGIN
         SELECT string_agg(format('p.%I = NEW.%I', p, k), ' AND '),
                string_agg(format('NEW.%I IS NULL', k), ' OR ')
           INTO keyeq, keynull FROM unnest(n.fk_parent, n.fk_child) AS u(p, k);
-        SELECT string_agg(format('NEW.%I IS NOT DISTINCT FROM OLD.%I', x, x), E'\n       AND ')
+        SELECT string_agg(format('NEW.%I::text IS NOT DISTINCT FROM OLD.%I::text', x, x), E'\n       AND ')
           INTO unchanged FROM unnest(n.fk_child || n.new_columns) x;
         -- a row not filled yet (the backfill may have passed its page before
         -- an update moved it there) is filled by its next update
@@ -1399,7 +1483,10 @@ BEGIN
             s := s || E'-- 2. the child''s foreign key is indexed already\n\n';
         END IF;
         s := s || format(E'-- 3. triggers keeping the copies equal to the parent\n'
-            || E'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql AS $da$\n'
+            || E'-- SECURITY DEFINER: the writers of a table need no privilege on the\n'
+            || E'-- other one, as with the triggers of a foreign key\n'
+            || E'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER\n'
+            || E'    SET search_path = pg_catalog, %s, pg_temp AS $da$\n'
             || E'BEGIN\n'
             || E'    IF TG_OP = ''UPDATE''\n       AND %s THEN\n'
             || E'        RETURN NEW;         -- the key and the copies stay, the copies are set\n'
@@ -1412,29 +1499,29 @@ BEGIN
             || E'        SELECT %s\n          INTO %s\n          FROM %s p\n         WHERE %s\n           FOR SHARE;\n'
             || E'    END IF;\n    RETURN NEW;\nEND\n$da$;\n'
             || E'CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s\n    FOR EACH ROW EXECUTE FUNCTION %I.%I();\n\n',
-            n.child_schema, n.fn_fill, unchanged, keynull,
+            n.child_schema, n.fn_fill, search_schemas, unchanged, keynull,
             (SELECT string_agg(format(E'        NEW.%I := NULL;\n', x), '') FROM unnest(n.new_columns) x),
             (SELECT string_agg(format('p.%I', x), ', ') FROM unnest(n.columns) x),
             (SELECT string_agg(format('NEW.%I', x), ', ') FROM unnest(n.new_columns) x),
             n.parent, keyeq, n.trigger_base || '_fill', n.child, n.child_schema, n.fn_fill);
-        s := s || format(E'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql AS $da$\n'
+        s := s || format(E'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER\n'
+            || E'    SET search_path = pg_catalog, %s, pg_temp AS $da$\n'
             || E'BEGIN\n'
             || E'    -- at REPEATABLE READ or SERIALIZABLE this UPDATE would not see\n'
             || E'    -- children committed after the snapshot: they would keep the old value\n'
             || E'    IF current_setting(''transaction_isolation'') <> ''read committed'' THEN\n'
             || E'        RAISE EXCEPTION ''columns of %s copied by denorm_advisor change at READ COMMITTED only''\n'
-            || E'            USING ERRCODE = ''serialization_failure'',\n'
+            || E'            USING ERRCODE = ''feature_not_supported'',\n'
             || E'                  HINT = ''Run the update in a READ COMMITTED transaction.'';\n'
             || E'    END IF;\n'
             || E'    UPDATE %s c\n       SET %s\n     WHERE %s\n       AND (%s);\n    RETURN NULL;\nEND\n$da$;\n'
-            || E'CREATE TRIGGER %I AFTER UPDATE OF %s ON %s\n    FOR EACH ROW\n    WHEN (%s)\n    EXECUTE FUNCTION %I.%I();\n\n',
-            n.parent_schema, n.fn_push, replace(n.parent, '''', ''''''), n.child,
+            || E'CREATE TRIGGER %I AFTER UPDATE ON %s\n    FOR EACH ROW\n    WHEN (%s)\n    EXECUTE FUNCTION %I.%I();\n\n',
+            n.parent_schema, n.fn_push, search_schemas, replace(n.parent, '''', ''''''), n.child,
             (SELECT string_agg(format('%I = NEW.%I', nc, pc), E',\n           ') FROM unnest(n.new_columns, n.columns) u(nc, pc)),
             (SELECT string_agg(format('c.%I = NEW.%I', k, p), ' AND ') FROM unnest(n.fk_child, n.fk_parent) u(k, p)),
-            (SELECT string_agg(format('c.%I IS DISTINCT FROM NEW.%I', nc, pc), ' OR ') FROM unnest(n.new_columns, n.columns) u(nc, pc)),
-            n.trigger_base || '_push',
-            (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.columns) x), n.parent,
-            (SELECT string_agg(format('OLD.%I IS DISTINCT FROM NEW.%I', x, x), ' OR ') FROM unnest(n.columns) x),
+            (SELECT string_agg(format('c.%I::text IS DISTINCT FROM NEW.%I::text', nc, pc), ' OR ') FROM unnest(n.new_columns, n.columns) u(nc, pc)),
+            n.trigger_base || '_push', n.parent,
+            (SELECT string_agg(format('OLD.%I::text IS DISTINCT FROM NEW.%I::text', x, x), ' OR ') FROM unnest(n.columns) x),
             n.parent_schema, n.fn_push);
         IF online THEN
         s := s || format(E'-- 4. backfill in batches of 1000 pages, each its own transaction;\n'
@@ -1461,7 +1548,7 @@ BEGIN
                 (SELECT string_agg(format('c.%I IS NOT NULL', k), ' AND ') FROM unnest(n.fk_child) k),
                 n.parent,
                 (SELECT string_agg(format('p.%I = c.%I', p, k), ' AND ') FROM unnest(n.fk_parent, n.fk_child) u(p, k)),
-                (SELECT string_agg(format('p.%I IS NOT DISTINCT FROM c.%I', pc, nc), ' AND ') FROM unnest(n.columns, n.new_columns) u(pc, nc)));
+                (SELECT string_agg(format('p.%I::text IS NOT DISTINCT FROM c.%I::text', pc, nc), ' AND ') FROM unnest(n.columns, n.new_columns) u(pc, nc)));
         ELSE
             s := s || format(E'-- 4. backfill; the parent rows are read FOR SHARE, as the trigger does\n'
                 || E'UPDATE %s c\n   SET (%s) = (SELECT %s FROM %s p WHERE %s FOR SHARE)\n WHERE %s;\nANALYZE %s;\n\n',
@@ -1495,16 +1582,17 @@ BEGIN
         END IF;
         s := s || format(E'-- 3. triggers: every child write moves the counters of its parent;\n'
             || E'--    the parent row stays locked until the writing transaction ends\n'
-            || E'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql AS $da$\nBEGIN\n'
+            || E'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER\n'
+            || E'    SET search_path = pg_catalog, %s, pg_temp AS $da$\nBEGIN\n'
             || E'    IF TG_OP = ''TRUNCATE'' THEN\n        UPDATE %s SET %s;\n        RETURN NULL;\n    END IF;\n'
             || E'    IF TG_OP IN (''UPDATE'', ''DELETE'') AND NOT (%s) THEN\n        UPDATE %s\n           SET %s\n         WHERE %s;\n    END IF;\n'
             || E'    IF TG_OP IN (''UPDATE'', ''INSERT'') AND NOT (%s) THEN\n        UPDATE %s\n           SET %s\n         WHERE %s;\n    END IF;\n'
             || E'    RETURN NULL;\nEND\n$da$;\n'
             || E'CREATE TRIGGER %I AFTER INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %I.%I();\n'
             || E'CREATE TRIGGER %I AFTER DELETE ON %s FOR EACH ROW EXECUTE FUNCTION %I.%I();\n'
-            || E'CREATE TRIGGER %I AFTER UPDATE OF %s ON %s FOR EACH ROW\n    WHEN (%s)\n    EXECUTE FUNCTION %I.%I();\n'
+            || E'CREATE TRIGGER %I AFTER UPDATE ON %s FOR EACH ROW\n    WHEN (%s)\n    EXECUTE FUNCTION %I.%I();\n'
             || E'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %I.%I();\n\n',
-            n.child_schema, n.fn_fill,
+            n.child_schema, n.fn_fill, search_schemas,
             n.parent, (SELECT string_agg(format('%I = 0', x), ', ') FROM unnest(n.new_columns) x),
             (SELECT string_agg(format('OLD.%I IS NULL', k), ' OR ') FROM unnest(n.fk_child) k), n.parent,
             format('%I = %I - 1', n.new_columns[1], n.new_columns[1])
@@ -1518,7 +1606,7 @@ BEGIN
             (SELECT string_agg(format('%I = NEW.%I', p, k), ' AND ') FROM unnest(n.fk_parent, n.fk_child) u(p, k)),
             n.trigger_base || '_ins', n.child, n.child_schema, n.fn_fill,
             n.trigger_base || '_del', n.child, n.child_schema, n.fn_fill,
-            n.trigger_base || '_upd', (SELECT string_agg(quote_ident(x), ', ') FROM unnest(n.fk_child || n.columns) x), n.child,
+            n.trigger_base || '_upd', n.child,
             (SELECT string_agg(format('OLD.%I IS DISTINCT FROM NEW.%I', x, x), ' OR ') FROM unnest(n.fk_child || n.columns) x),
             n.child_schema, n.fn_fill,
             n.trigger_base || '_trunc', n.child, n.child_schema, n.fn_fill);
@@ -1583,7 +1671,7 @@ BEGIN
                 CASE WHEN online THEN E'\\set ON_ERROR_STOP on\nSET lock_timeout = ''10s'';\n'
                      ELSE E'SET LOCAL lock_timeout = ''10s'';\n' END);
     IF c.kind = 'matview' THEN
-        SELECT cl.relnamespace::regnamespace::name INTO mvschema
+        SELECT (SELECT nspname FROM pg_namespace WHERE oid = cl.relnamespace) INTO mvschema
           FROM denorm_advisor.analysed_queries aq, unnest(aq.read_tables) WITH ORDINALITY t(rel, i)
           JOIN pg_class cl ON cl.oid = t.rel
          WHERE aq.owner = current_user AND aq.query_id = c.details->>'query_id' ORDER BY t.i LIMIT 1;
@@ -1629,7 +1717,7 @@ DECLARE
 BEGIN
     n := denorm_advisor._script_names(c);
     IF c.kind = 'matview' THEN
-        SELECT to_regclass(format('%I.%I', cl.relnamespace::regnamespace::name, c.details->>'name')) INTO mv
+        SELECT to_regclass(format('%I.%I', (SELECT nspname FROM pg_namespace WHERE oid = cl.relnamespace), c.details->>'name')) INTO mv
           FROM denorm_advisor.analysed_queries aq, unnest(aq.read_tables) WITH ORDINALITY t(rel, i)
           JOIN pg_class cl ON cl.oid = t.rel
          WHERE aq.owner = current_user AND aq.query_id = c.details->>'query_id' ORDER BY t.i LIMIT 1;
@@ -1655,7 +1743,7 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %s c LEFT JOIN %s p ON %s WHERE %s',
                        n.child, n.parent,
                        (SELECT string_agg(format('p.%I = c.%I', p, k), ' AND ') FROM unnest(n.fk_parent, n.fk_child) u(p, k)),
-                       (SELECT string_agg(format('c.%I IS DISTINCT FROM p.%I', nc, pc), ' OR ') FROM unnest(n.new_columns, n.columns) u(nc, pc)))
+                       (SELECT string_agg(format('c.%I::text IS DISTINCT FROM p.%I::text', nc, pc), ' OR ') FROM unnest(n.new_columns, n.columns) u(nc, pc)))
             INTO bad;
     ELSE
         EXECUTE format('SELECT count(*) FROM %s p LEFT JOIN (SELECT %s, count(*) AS n%s FROM %s GROUP BY %s) k ON %s WHERE p.%I <> coalesce(k.n, 0)%s',
@@ -1679,6 +1767,15 @@ COMMENT ON FUNCTION denorm_advisor.verify(int) IS
 /* ------------------------------------------------------------------------
  * 6. schema_graph()
  * ------------------------------------------------------------------------ */
+/* A string as the inside of a DOT quoted string */
+CREATE FUNCTION denorm_advisor._dot_escape(x text)
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT replace(replace(x, '\', '\\'), '"', '\"');
+$$;
+COMMENT ON FUNCTION denorm_advisor._dot_escape(text) IS
+'denorm_advisor (internal): escape backslashes and double quotes for a DOT quoted string';
+
 CREATE FUNCTION denorm_advisor.schema_graph(format text DEFAULT 'dot')
 RETURNS text
 LANGUAGE plpgsql STABLE AS $$
@@ -1726,7 +1823,7 @@ BEGIN
                 AND ns.nspname NOT LIKE 'pg_toast%' AND ns.nspname NOT LIKE 'pg_temp%'
                 AND has_table_privilege(cl.oid, 'SELECT')
               ORDER BY 2 LOOP
-        s := s || format(E'  "%s" [label="%s\\n%s rows"];\n', t.name, t.name, t.rows);
+        s := s || format(E'  "%s" [label="%s\\n%s rows"];\n', denorm_advisor._dot_escape(t.name), denorm_advisor._dot_escape(t.name), t.rows);
     END LOOP;
     FOR k IN SELECT con.oid, con.conname, con.conrelid::regclass::text AS child, con.confrelid::regclass::text AS parent
                FROM pg_constraint con
@@ -1735,7 +1832,7 @@ BEGIN
                 AND con.connamespace NOT IN ('pg_catalog'::regnamespace, 'denorm_advisor'::regnamespace)
               ORDER BY 3, 2 LOOP
         ms := (hot->>k.oid::text)::float8;
-        label := k.conname;
+        label := denorm_advisor._dot_escape(k.conname);
         attrs := '';
         IF ms IS NOT NULL AND maxms > 0 THEN
             label := label || format('\n%s ms/h', round(ms::numeric, 1));
@@ -1745,11 +1842,11 @@ BEGIN
                   WHERE cd.owner = current_user AND cd.status = 'recommended'
                     AND cd.kind IN ('copy_column', 'counter') AND (cd.details->>'fk')::oid = k.oid
                   ORDER BY cd.id LOOP
-            label := label || format('\n#%s %s: %s', c.id, c.kind, replace(c.target, '"', ''''));
+            label := label || format('\n#%s %s: %s', c.id, c.kind, denorm_advisor._dot_escape(c.target));
             attrs := attrs || CASE WHEN c.kind = 'copy_column' THEN ', color="red", fontcolor="red"'
                                    ELSE ', color="blue", fontcolor="blue"' END;
         END LOOP;
-        s := s || format(E'  "%s" -> "%s" [label="%s"%s];\n', k.child, k.parent, label, attrs);
+        s := s || format(E'  "%s" -> "%s" [label="%s"%s];\n', denorm_advisor._dot_escape(k.child), denorm_advisor._dot_escape(k.parent), label, attrs);
     END LOOP;
     FOR c IN SELECT cd.id, cd.details->>'name' AS name, aq.read_tables
                FROM denorm_advisor.candidates cd
@@ -1757,8 +1854,8 @@ BEGIN
               WHERE cd.owner = current_user AND cd.status = 'recommended' AND cd.kind = 'matview'
               ORDER BY cd.id LOOP
         s := s || format(E'  "%s" [label="#%s materialized view\\n%s", style="dashed", color="darkgreen", fontcolor="darkgreen"];\n',
-                         c.name, c.id, c.name);
-        s := s || (SELECT string_agg(format(E'  "%s" -> "%s" [style=dashed, color="darkgreen"];\n', c.name, r::text), '' ORDER BY r::text)
+                         denorm_advisor._dot_escape(c.name), c.id, denorm_advisor._dot_escape(c.name));
+        s := s || (SELECT string_agg(format(E'  "%s" -> "%s" [style=dashed, color="darkgreen"];\n', denorm_advisor._dot_escape(c.name), denorm_advisor._dot_escape(r::text)), '' ORDER BY r::text)
                      FROM unnest(c.read_tables) r);
     END LOOP;
     RETURN s || E'}\n';

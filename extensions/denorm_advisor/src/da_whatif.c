@@ -716,6 +716,21 @@ join_for(Query *query, Oid conoid)
 	return NULL;
 }
 
+/* How many foreign keys of the child reference the join's parent */
+static int
+keys_to_parent(DaFkJoin *join)
+{
+	Relation	rel = table_open(join->child, AccessShareLock);
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, RelationGetFKeyList(rel))
+		if (((ForeignKeyCacheInfo *) lfirst(lc))->confrelid == join->parent)
+		n++;
+	table_close(rel, AccessShareLock);
+	return n;
+}
+
 /* Are the child's key values the parent's key values (see whatif_copy)? */
 static bool
 keys_identical(DaFkJoin *join)
@@ -842,7 +857,12 @@ whatif_copy(WhatIf *w, Query *query)
 				is_key = true;
 		if (is_key)
 			continue;
-		snprintf(base, sizeof(base), "%s_%s", get_rel_name(join->parent), pcol);
+		/* two keys to one parent: name the copies after the key column */
+		if (keys_to_parent(join) > 1)
+			snprintf(base, sizeof(base), "%s_%s",
+					 get_attname(join->child, join->child_keys[0], false), pcol);
+		else
+			snprintf(base, sizeof(base), "%s_%s", get_rel_name(join->parent), pcol);
 		newname = fresh_column_name(join->child, base, added);
 		added = lappend(added, newname);
 		/* NOT NULL only if the key and the source column are */
