@@ -693,6 +693,22 @@ $$;
 COMMENT ON FUNCTION denorm_advisor._snapshot_copies(jsonb) IS
 'denorm_advisor (internal): child columns whose values mostly equal a parent column a copy candidate would copy (existing snapshot or redundant copy), on a sample of about 2000 rows';
 
+/*
+ * _speedup: the latency ratio a client sees, before / after.  The time
+ * model scales the statement's execution time (mean_ms) by the ratio of
+ * its time-model costs; what a client waits for also holds the round trip
+ * and executor start-up, denorm_advisor.statement_overhead_ms, which no
+ * rewrite removes.
+ */
+CREATE FUNCTION denorm_advisor._speedup(mean_ms float8, time_before float8, time_after float8)
+RETURNS float8
+LANGUAGE sql STABLE AS $$
+    SELECT (o + coalesce(mean_ms, 0)) / greatest(o + coalesce(mean_ms, 0) * time_after / time_before, 1e-9)
+      FROM (SELECT current_setting('denorm_advisor.statement_overhead_ms')::float8 AS o) s;
+$$;
+COMMENT ON FUNCTION denorm_advisor._speedup(float8, float8, float8) IS
+'denorm_advisor (internal): predicted latency ratio of a rewritten statement: (overhead + mean) / (overhead + mean x time_after / time_before)';
+
 CREATE FUNCTION denorm_advisor.recommend(budget_bytes bigint DEFAULT NULL,
                                          min_gain float8 DEFAULT 0.05)
 RETURNS TABLE (id int, kind text, target text, source text, queries text[],
@@ -1147,7 +1163,9 @@ BEGIN
                   WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.time_after < cq.time_before ORDER BY cq.query_id),
            ARRAY(SELECT cq.cost_after FROM denorm_advisor.candidate_queries cq
                   WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.time_after < cq.time_before ORDER BY cq.query_id),
-           ARRAY(SELECT cq.time_before / cq.time_after FROM denorm_advisor.candidate_queries cq
+           ARRAY(SELECT denorm_advisor._speedup(aq.mean_time_ms, cq.time_before, cq.time_after)
+                   FROM denorm_advisor.candidate_queries cq
+                   JOIN denorm_advisor.analysed_queries aq ON aq.owner = cq.owner AND aq.query_id = cq.query_id
                   WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.time_after < cq.time_before ORDER BY cq.query_id),
            ARRAY(SELECT cq.rewritten FROM denorm_advisor.candidate_queries cq
                   WHERE cq.owner = cd.owner AND cq.candidate_id = cd.id AND cq.reason IS NULL AND cq.time_after < cq.time_before ORDER BY cq.query_id),
@@ -1214,7 +1232,7 @@ BEGIN
                                q.query_id, round(q.calls_per_hour::numeric, 1), round(q.mean_time_ms::numeric, 3),
                                CASE WHEN q.time_measured THEN 'measured' ELSE 'estimated' END,
                                round(q.cost_before::numeric, 2), round(q.cost_after::numeric, 2),
-                               round((q.time_before / greatest(q.time_after, 0.000001))::numeric, 2));
+                               round(denorm_advisor._speedup(q.mean_time_ms, q.time_before, q.time_after)::numeric, 2));
             RETURN NEXT '  ' || regexp_replace(q.query, '\s+', ' ', 'g');
             RETURN NEXT '  => ' || regexp_replace(q.rewritten, '\s+', ' ', 'g');
         ELSE

@@ -42,6 +42,7 @@ int			da_matview_refresh_interval = 300;
 bool		da_use_pg_stat_statements = true;
 double		da_output_row_cost = 0.1;
 double		da_refresh_row_ms = 0.025;
+double		da_statement_overhead_ms = 0.1;
 double		da_cache_miss_setting = -1;
 
 void		_PG_init(void);
@@ -114,6 +115,13 @@ _PG_init(void)
 							 "Besides running the view's query, the refresh compares every new row with the old ones.",
 							 &da_refresh_row_ms,
 							 0.025, 0.0, 1000.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("denorm_advisor.statement_overhead_ms",
+							 "Time model: milliseconds of round trip and executor start-up per statement, which no rewrite removes.",
+							 "Used for the predicted speedup a client sees.",
+							 &da_statement_overhead_ms,
+							 0.1, 0.0, 1000.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomRealVariable("denorm_advisor.cache_miss_ratio",
