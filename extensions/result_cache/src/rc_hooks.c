@@ -75,6 +75,7 @@ static const struct config_enum_entry rc_pause_options[] = {
 	{"after_capture", RC_PAUSE_AFTER_CAPTURE, false},
 	{"before_store", RC_PAUSE_BEFORE_STORE, false},
 	{"pre_commit", RC_PAUSE_PRE_COMMIT, false},
+	{"after_finish_prepared", RC_PAUSE_AFTER_FINISH_PREPARED, false},
 	{NULL, 0, false}
 };
 
@@ -885,7 +886,17 @@ rc_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_END_TRY();
 
 	if (rc_shared != NULL)
+	{
+		/*
+		 * Test only: COMMIT/ROLLBACK PREPARED has released its GID (another
+		 * session may PREPARE it again) but not yet freed its entry.
+		 */
+		if (IsA(parsetree, TransactionStmt) &&
+			(((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED ||
+			 ((TransactionStmt *) parsetree)->kind == TRANS_STMT_ROLLBACK_PREPARED))
+			rc_pause(RC_PAUSE_AFTER_FINISH_PREPARED);
 		rc_twophase_finished(parsetree);
+	}
 
 	if (rc_shared != NULL && IsA(parsetree, CopyStmt))
 	{
