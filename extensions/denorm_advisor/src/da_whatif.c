@@ -557,6 +557,38 @@ column_from(Oid relid, AttrNumber attno, const char *name, bool notnull)
 	return col;
 }
 
+/*
+ * add_relation_columns
+ *		Append the live columns of relid to a shadow's columns (statistics
+ *		borrowed from themselves), their names, and the map from the
+ *		query's (rti, attno) to the shadow's column.
+ */
+static void
+add_relation_columns(Oid relid, Index rti, List **cols, List **colnames,
+					 List **colmap)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		DaColumnMap *m;
+
+		if (att->attisdropped)
+			continue;
+		*cols = lappend(*cols, column_from(relid, att->attnum,
+										   NameStr(att->attname), att->attnotnull));
+		*colnames = lappend(*colnames, pstrdup(NameStr(att->attname)));
+		m = palloc(sizeof(DaColumnMap));
+		m->rti = rti;
+		m->attno = att->attnum;
+		m->newattno = list_length(*cols);
+		*colmap = lappend(*colmap, m);
+	}
+	table_close(rel, AccessShareLock);
+}
+
 /* Table sizes from pg_class */
 static void
 relation_sizes(Oid relid, double *tuples, BlockNumber *pages,
@@ -771,8 +803,6 @@ static void
 whatif_copy(WhatIf *w, Query *query)
 {
 	DaFkJoin   *join = join_for(query, w->conoid);
-	Relation	rel;
-	TupleDesc	desc;
 	List	   *cols = NIL;
 	List	   *colnames = NIL;
 	List	   *colmap = NIL;
@@ -793,25 +823,7 @@ whatif_copy(WhatIf *w, Query *query)
 	}
 
 	/* the child's columns, then the copies */
-	rel = table_open(join->child, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		DaColumnMap *m;
-
-		if (att->attisdropped)
-			continue;
-		cols = lappend(cols, column_from(join->child, att->attnum,
-										 NameStr(att->attname), att->attnotnull));
-		colnames = lappend(colnames, pstrdup(NameStr(att->attname)));
-		m = palloc(sizeof(DaColumnMap));
-		m->rti = join->child_rti;
-		m->attno = att->attnum;
-		m->newattno = list_length(cols);
-		colmap = lappend(colmap, m);
-	}
-	table_close(rel, AccessShareLock);
+	add_relation_columns(join->child, join->child_rti, &cols, &colnames, &colmap);
 
 	/*
 	 * Reading the parent's key is reading the child's foreign key, when the
@@ -912,8 +924,6 @@ whatif_counter(WhatIf *w, Query *query)
 {
 	DaFkJoin   *join = join_for(query, w->conoid);
 	List	   *aggs;
-	Relation	rel;
-	TupleDesc	desc;
 	List	   *cols = NIL;
 	List	   *colnames = NIL;
 	List	   *colmap = NIL;
@@ -940,25 +950,7 @@ whatif_counter(WhatIf *w, Query *query)
 	if (w->reason)
 		return;
 
-	rel = table_open(join->parent, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		DaColumnMap *m;
-
-		if (att->attisdropped)
-			continue;
-		cols = lappend(cols, column_from(join->parent, att->attnum,
-										 NameStr(att->attname), att->attnotnull));
-		colnames = lappend(colnames, pstrdup(NameStr(att->attname)));
-		m = palloc(sizeof(DaColumnMap));
-		m->rti = join->parent_rti;
-		m->attno = att->attnum;
-		m->newattno = list_length(cols);
-		colmap = lappend(colmap, m);
-	}
-	table_close(rel, AccessShareLock);
+	add_relation_columns(join->parent, join->parent_rti, &cols, &colnames, &colmap);
 
 	/* the children count, then one sum per summed column */
 	snprintf(base, sizeof(base), "%s_count", get_rel_name(join->child));
