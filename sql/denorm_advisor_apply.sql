@@ -328,6 +328,26 @@ SELECT * FROM denorm_advisor.recommend(min_gain => NULL);
 SELECT denorm_advisor.schema_graph('svg');
 SELECT * FROM denorm_advisor._whatif('SELECT 1', 'index', NULL, NULL, NULL);
 SELECT * FROM denorm_advisor._whatif('DELETE FROM orders', 'matview', NULL, NULL, NULL);
+-- the schema changed after recommend(): a clear error, not a broken script
+CREATE TABLE da_test.p (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE da_test.c (id int PRIMARY KEY, p_id int NOT NULL REFERENCES da_test.p, v int NOT NULL);
+CREATE INDEX ON da_test.c (p_id);
+INSERT INTO da_test.p SELECT i, 'p' || i FROM generate_series(1, 50) i;
+INSERT INTO da_test.c SELECT i, i % 50 + 1, i FROM generate_series(1, 2000) i;
+ANALYZE da_test.p, da_test.c;
+SELECT denorm_advisor.clear_workload() >= 0 AS cleared;
+SELECT denorm_advisor.add_query($$SELECT c.id, p.name FROM da_test.c c JOIN da_test.p p ON p.id = c.p_id WHERE c.v = $1$$, 100000, 1);
+SELECT count(*) FROM denorm_advisor.recommend(min_gain => 0);
+SELECT id AS small_id FROM denorm_advisor.candidates WHERE kind = 'copy_column' \gset
+ALTER TABLE da_test.p RENAME COLUMN name TO label;
+SELECT denorm_advisor.ddl(:small_id);
+ALTER TABLE da_test.p RENAME COLUMN label TO name;
+ALTER TABLE da_test.c DROP CONSTRAINT c_p_id_fkey;
+SELECT denorm_advisor.ddl(:small_id);
+SELECT denorm_advisor.verify(:small_id);
+DROP TABLE da_test.c;
+SELECT denorm_advisor.rollback_ddl(:small_id);
+DROP TABLE da_test.p;
 SELECT count(*) AS left_behind FROM pg_class WHERE relpersistence = 't';
 
 DROP SCHEMA da_test CASCADE;
