@@ -622,6 +622,30 @@ relation_width(Oid relid)
 	return width;
 }
 
+/*
+ * widened_shadow
+ *		The shadow of relid with added_width more bytes per row: its rows,
+ *		its pages grown in proportion to the row width, its indexes.
+ */
+static DaShadow *
+widened_shadow(Oid relid, List *cols, int32 added_width, double *tuples)
+{
+	BlockNumber pages;
+	double		allvisfrac;
+	int32		width;
+	DaShadow   *s;
+
+	relation_sizes(relid, tuples, &pages, &allvisfrac);
+	width = relation_width(relid);
+	if (pages == 0)
+		pages = estimate_pages(*tuples, width);
+	pages = (BlockNumber) ceil(pages * (double) (MAXALIGN(width + added_width) + DA_TUPLE_OVERHEAD) /
+							   (MAXALIGN(width) + DA_TUPLE_OVERHEAD));
+	s = create_shadow(DA_SHADOW_NAME, cols, *tuples, pages, allvisfrac);
+	shadow_copy_indexes(s, DA_SHADOW_NAME, relid);
+	return s;
+}
+
 /* A new column name for relid: base, or base_copy when taken */
 static char *
 fresh_column_name(Oid relid, const char *base, List *taken)
@@ -809,9 +833,6 @@ whatif_copy(WhatIf *w, Query *query)
 	List	   *added = NIL;
 	ListCell   *lc;
 	double		tuples;
-	BlockNumber pages;
-	double		allvisfrac;
-	int32		width;
 	int32		added_width = 0;
 	DaShadow   *s;
 	Query	   *rewritten;
@@ -888,15 +909,7 @@ whatif_copy(WhatIf *w, Query *query)
 		colmap = lappend(colmap, m);
 	}
 
-	relation_sizes(join->child, &tuples, &pages, &allvisfrac);
-	width = relation_width(join->child);
-	if (pages == 0)
-		pages = estimate_pages(tuples, width);
-	/* the copies widen every row: pages grow in proportion */
-	pages = (BlockNumber) ceil(pages * (double) (MAXALIGN(width + added_width) + DA_TUPLE_OVERHEAD) /
-							   (MAXALIGN(width) + DA_TUPLE_OVERHEAD));
-	s = create_shadow(DA_SHADOW_NAME, cols, tuples, pages, allvisfrac);
-	shadow_copy_indexes(s, DA_SHADOW_NAME, join->child);
+	s = widened_shadow(join->child, cols, added_width, &tuples);
 
 	rewritten = da_rewrite_copy(query, join, s->relid, colmap, &colnames,
 								&w->reason);
@@ -931,9 +944,6 @@ whatif_counter(WhatIf *w, Query *query)
 	List	   *agg_attnos = NIL;
 	ListCell   *lc;
 	double		tuples;
-	BlockNumber pages;
-	double		allvisfrac;
-	int32		width;
 	int32		added_width;
 	AttrNumber	count_attno;
 	DaShadow   *s;
@@ -1027,14 +1037,7 @@ whatif_counter(WhatIf *w, Query *query)
 		agg_attnos = lappend_int(agg_attnos, target);
 	}
 
-	relation_sizes(join->parent, &tuples, &pages, &allvisfrac);
-	width = relation_width(join->parent);
-	if (pages == 0)
-		pages = estimate_pages(tuples, width);
-	pages = (BlockNumber) ceil(pages * (double) (MAXALIGN(width + added_width) + DA_TUPLE_OVERHEAD) /
-							   (MAXALIGN(width) + DA_TUPLE_OVERHEAD));
-	s = create_shadow(DA_SHADOW_NAME, cols, tuples, pages, allvisfrac);
-	shadow_copy_indexes(s, DA_SHADOW_NAME, join->parent);
+	s = widened_shadow(join->parent, cols, added_width, &tuples);
 
 	rewritten = da_rewrite_counter(query, join, s->relid, colmap, aggs,
 								   agg_attnos, count_attno, &colnames,
