@@ -13,7 +13,9 @@
 #  - every mode renders each query the same, with the cache off and on;
 #  - with the cache on, a first and a second run of each mode give exactly
 #    the output of a run with the cache off, and the second run gets at
-#    least one hit per cacheable query;
+#    least one hit per cacheable query: served before planning with the
+#    simple protocol (same row description: types, typmods, table and
+#    column of origin), planned with the others;
 #  - after writes to the tables, cached runs give the new rows;
 #  - with --raw, values whose text depends on settings (bytea_output,
 #    extra_float_digits, DateStyle, TimeZone, IntervalStyle) come back as
@@ -133,6 +135,20 @@ foreach my $mode (qw(simple params binary prepared))
 		$expected, "$mode: second run with the cache matches the cache off");
 	cmp_ok($after->{hits} - $before->{hits},
 		'>=', $k, "$mode: second run is served from the cache");
+
+	# Only the simple protocol's plans are used once: only its hits are
+	# served before planning.  The other modes' plans may be kept (the
+	# unnamed statement, prepared statements), so they are planned.
+	my $early = $after->{hits_before_planning} - $before->{hits_before_planning};
+	if ($mode eq 'simple')
+	{
+		cmp_ok($early, '>=', $k,
+			"$mode: the hits of the second run are served before planning");
+	}
+	else
+	{
+		is($early, 0, "$mode: no hit is served before planning");
+	}
 }
 
 # All modes in one session, the cache warm.

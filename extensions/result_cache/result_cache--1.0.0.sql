@@ -14,6 +14,7 @@ COMMENT ON TABLE result_cache.tables IS
 
 CREATE FUNCTION result_cache.stats_row(
 	OUT hits bigint,
+	OUT hits_before_planning bigint,
 	OUT misses bigint,
 	OUT stores bigint,
 	OUT bypasses bigint,

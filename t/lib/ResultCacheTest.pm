@@ -23,7 +23,8 @@ use Test::More;
 our @EXPORT = qw(@RC_STATS rc_new_node rc_stats rc_reason rc_compile_tool rc_run);
 
 our @RC_STATS =
-  qw(hits misses stores bypasses rejects evictions invalidations entries);
+  qw(hits hits_before_planning misses stores bypasses rejects evictions
+  invalidations entries);
 
 sub rc_new_node
 {

@@ -33,7 +33,7 @@ PG_FUNCTION_INFO_V1(result_cache_reset);
 PG_FUNCTION_INFO_V1(result_cache_reset_stats);
 PG_FUNCTION_INFO_V1(result_cache_invalidate);
 
-#define RC_STATS_COLS	12
+#define RC_STATS_COLS		13
 
 /* One row of counters (behind the view result_cache.stats) */
 Datum
@@ -65,17 +65,18 @@ result_cache_stats(PG_FUNCTION_ARGS)
 	SpinLockRelease(&rc_shared->mutex);
 
 	values[0] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->hits));
-	values[1] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->misses));
-	values[2] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->stores));
-	values[3] = Int64GetDatum(bypasses);
-	values[4] = Int64GetDatum(rejects);
-	values[5] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->evictions));
-	values[6] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->invalidations));
-	values[7] = Int64GetDatum(pg_atomic_read_u32(&rc_shared->nentries));
-	values[8] = Int64GetDatum(rc_shared->max_entries);
-	values[9] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->memory_used));
-	values[10] = Int64GetDatum(rc_shared->max_memory);
-	values[11] = TimestampTzGetDatum(reset);
+	values[1] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->hits_before_planning));
+	values[2] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->misses));
+	values[3] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->stores));
+	values[4] = Int64GetDatum(bypasses);
+	values[5] = Int64GetDatum(rejects);
+	values[6] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->evictions));
+	values[7] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->invalidations));
+	values[8] = Int64GetDatum(pg_atomic_read_u32(&rc_shared->nentries));
+	values[9] = Int64GetDatum(rc_shared->max_entries);
+	values[10] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->memory_used));
+	values[11] = Int64GetDatum(rc_shared->max_memory);
+	values[12] = TimestampTzGetDatum(reset);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
@@ -177,6 +178,7 @@ result_cache_reset_stats(PG_FUNCTION_ARGS)
 
 	rc_require_loaded();
 	pg_atomic_write_u64(&rc_shared->hits, 0);
+	pg_atomic_write_u64(&rc_shared->hits_before_planning, 0);
 	pg_atomic_write_u64(&rc_shared->misses, 0);
 	pg_atomic_write_u64(&rc_shared->stores, 0);
 	pg_atomic_write_u64(&rc_shared->evictions, 0);

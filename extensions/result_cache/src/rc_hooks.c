@@ -36,7 +36,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
+#include "parser/analyze.h"
 #include "parser/parsetree.h"
 #include "portability/instr_time.h"
 #include "storage/ipc.h"
@@ -82,6 +84,7 @@ static const struct config_enum_entry rc_pause_options[] = {
 /* Saved hook values */
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 static planner_hook_type prev_planner_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
@@ -103,6 +106,7 @@ typedef struct RcQueryState
 	QueryDesc  *qd;
 	RcLookup   *lk;
 	bool		hit;
+	bool		standin;		/* served before planning: never execute */
 	bool		ran;
 	char	   *data;			/* hit: copy of the stored tuples */
 	Size		len;
@@ -120,6 +124,19 @@ typedef struct RcQueryState
 
 static RcQueryState *rc_states = NULL;
 
+/* The Query of the latest top-level analysis by exec_simple_query */
+static Query *rc_simple_query = NULL;
+
+/*
+ * The stand-in plan rc_plan_hit returned, and the rows it copied, until
+ * ExecutorStart takes them over (cleared by the next planner call and at
+ * transaction end)
+ */
+static PlannedStmt *rc_standin_pstmt = NULL;
+static char *rc_standin_data = NULL;
+static Size rc_standin_len = 0;
+static uint64 rc_standin_ntuples = 0;
+
 /* A DestReceiver that copies rows on their way to the real one */
 typedef struct RcTee
 {
@@ -131,6 +148,9 @@ typedef struct RcTee
 void		_PG_init(void);
 
 static void rc_shmem_request(void);
+static void rc_hooks_xact_callback(XactEvent event, void *arg);
+static void rc_post_parse_analyze(ParseState *pstate, Query *query,
+								  JumbleState *jstate);
 static void rc_shmem_startup_hook(void);
 static PlannedStmt *rc_planner(Query *parse, const char *query_string,
 							   int cursorOptions, ParamListInfo boundParams);
@@ -210,6 +230,8 @@ _PG_init(void)
 	shmem_request_hook = rc_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = rc_shmem_startup_hook;
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = rc_post_parse_analyze;
 	prev_planner_hook = planner_hook;
 	planner_hook = rc_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
@@ -224,6 +246,21 @@ _PG_init(void)
 	ProcessUtility_hook = rc_ProcessUtility;
 
 	rc_invalidate_init();
+	RegisterXactCallback(rc_hooks_xact_callback, NULL);
+}
+
+/* Forget what the planner left for an executor that never came */
+static void
+rc_hooks_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		rc_simple_query = NULL;
+		rc_standin_pstmt = NULL;
+		rc_standin_data = NULL;
+	}
 }
 
 static void
@@ -243,10 +280,161 @@ rc_shmem_startup_hook(void)
 	rc_shmem_startup();
 }
 
+/* Does the result have a column of anonymous record type (or array)? */
+static bool
+rc_has_record_column(TupleDesc tupdesc)
+{
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Oid			t = getBaseType(TupleDescAttr(tupdesc, i)->atttypid);
+
+		if (t == RECORDOID || t == RECORDARRAYOID)
+			return true;
+	}
+	return false;
+}
+
+/* A marker item of the plan (negative cacheId: matches no invalidation) */
+static PlanInvalItem *
+rc_item(int cacheId, uint32 value)
+{
+	PlanInvalItem *item = makeNode(PlanInvalItem);
+
+	item->cacheId = cacheId;
+	item->hashValue = value;
+	return item;
+}
+
+/*
+ * Post-parse-analysis hook: remember the Query of the latest top-level
+ * analysis that can only be exec_simple_query's (see rc_planner).
+ */
+static void
+rc_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+
+	if (exec_nested_level == 0 && plan_nested_level == 0)
+		rc_simple_query = (pstate->parentParseState == NULL &&
+						   pstate->p_paramref_hook == NULL &&
+						   pstate->p_sourcetext != NULL &&
+						   pstate->p_sourcetext == debug_query_string &&
+						   query->commandType == CMD_SELECT &&
+						   query->utilityStmt == NULL) ? query : NULL;
+}
+
+/*
+ * A hit served before planning: try it for a simple-protocol SELECT whose
+ * Query the planner hook was given.  Returns a stand-in plan, or NULL to
+ * plan normally (the executor hooks then count why it bypassed or missed).
+ *
+ * The stand-in is a Result node whose target list has the query's output
+ * columns (names, types, typmods, collations, originating table and
+ * column, so that the client sees the same row description) as NULL
+ * constants, and an empty range table.  It is never executed: the rows
+ * copied here are sent by rc_ExecutorRun.  Conditions, as at ExecutorStart
+ * (rc_prepare): cache enabled, not in recovery, READ COMMITTED, a table to
+ * read, every relation passes rc_check_relations, no own writes to the
+ * entry's dependencies (I3), no anonymous record column.  Privileges are
+ * checked on every relation of every query level before the lookup, with
+ * the same errors an execution would raise.  The lookup happens after the
+ * snapshot exec_simple_query took for analysis and planning (it is the
+ * active snapshot now): I2 holds with that snapshot as the reader's.  The
+ * relations are locked already (parse analysis and the rewriter lock
+ * everything they read).
+ */
+static PlannedStmt *
+rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
+			uint64 sig)
+{
+	List	   *rtes;
+	TupleDesc	tupdesc;
+	RcLookup	lk;
+	char	   *data;
+	Size		len;
+	uint64		ntuples;
+	Result	   *res;
+	PlannedStmt *pstmt;
+	PlanInvalItem *marker;
+	List	   *tlist = NIL;
+	AttrNumber	resno = 1;
+	ListCell   *lc;
+
+	if (rc_mode == RC_MODE_OFF || !rc_enabled || RecoveryInProgress() ||
+		IsolationUsesXactSnapshot() || !ActiveSnapshotSet())
+		return NULL;
+	rtes = rc_query_relations(parse);
+	if (rtes == NIL || rc_check_relations(rtes) != RC_OK)
+		return NULL;
+	tupdesc = ExecCleanTypeFromTL(parse->targetList);
+	if (rc_has_record_column(tupdesc))
+		return NULL;
+
+	/* a role that may not read a relation never touches the cache */
+	ExecCheckRTPerms(rtes, true);
+
+	memset(&lk, 0, sizeof(lk));
+	rc_build_query_key(parse, query_string, consts, sig, &lk);
+	if (!rc_lookup(&lk, tupdesc, true, &data, &len, &ntuples))
+		return NULL;
+
+	foreach(lc, parse->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Node	   *expr = (Node *) tle->expr;
+		TargetEntry *ntle;
+
+		if (tle->resjunk)
+			continue;
+		ntle = makeTargetEntry((Expr *) makeNullConst(exprType(expr),
+													  exprTypmod(expr),
+													  exprCollation(expr)),
+							   resno++, tle->resname, false);
+		ntle->resorigtbl = tle->resorigtbl;
+		ntle->resorigcol = tle->resorigcol;
+		tlist = lappend(tlist, ntle);
+	}
+	res = makeNode(Result);
+	res->plan.targetlist = tlist;
+	res->plan.plan_rows = (Cardinality) ntuples;
+
+	marker = makeNode(PlanInvalItem);
+	marker->cacheId = RC_STANDIN_CACHEID;
+
+	pstmt = makeNode(PlannedStmt);
+	pstmt->commandType = CMD_SELECT;
+	pstmt->queryId = parse->queryId;
+	pstmt->canSetTag = parse->canSetTag;
+	pstmt->planTree = (Plan *) res;
+	pstmt->invalItems = list_make1(marker);
+	pstmt->stmt_location = parse->stmt_location;
+	pstmt->stmt_len = parse->stmt_len;
+
+	rc_standin_pstmt = pstmt;
+	rc_standin_data = data;
+	rc_standin_len = len;
+	rc_standin_ntuples = ntuples;
+	return pstmt;
+}
+
 /*
  * Planner hook: judge the rewritten Query before planning (planning
- * rewrites it in place) and leave the verdict in the plan.  Only plans made
- * at top level are judged; the others are never served from the cache.
+ * rewrites it in place) and leave the verdict, the constants' hash and the
+ * signature in the plan.  Only plans made at top level are judged; the
+ * others are never served from the cache.
+ *
+ * A simple-protocol SELECT is served before planning when it hits
+ * (rc_plan_hit).  Only exec_simple_query's plans qualify, because they are
+ * used once and never kept: the Query must be the one the latest
+ * top-level analysis made (rc_post_parse_analyze: source text equal to
+ * debug_query_string, no parameter hooks), planned with that text, no
+ * parameters and exec_simple_query's cursor options.  The extended
+ * protocol also analyses with source text equal to debug_query_string
+ * when a cached plan is revalidated, but plans a copy of that Query, so it
+ * never matches.
  */
 static PlannedStmt *
 rc_planner(Query *parse, const char *query_string, int cursorOptions,
@@ -255,7 +443,12 @@ rc_planner(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *result;
 	volatile bool judge;
 	volatile RcReason verdict = RC_OK;
-	volatile uint64 consts = 0;
+	uint64		consts = 0;
+	uint64		sig = 0;
+	bool		simple = (parse == rc_simple_query);
+
+	rc_simple_query = NULL;
+	rc_standin_pstmt = NULL;
 
 	judge = rc_shared != NULL && exec_nested_level == 0 &&
 		plan_nested_level == 0 && parse->commandType == CMD_SELECT;
@@ -263,7 +456,17 @@ rc_planner(Query *parse, const char *query_string, int cursorOptions,
 	{
 		verdict = rc_query_verdict(parse);
 		if (verdict == RC_OK)
-			consts = rc_query_consts_hash(parse);
+		{
+			rc_query_hashes(parse, &consts, &sig);
+			if (simple && query_string == debug_query_string &&
+				query_string != NULL && boundParams == NULL &&
+				cursorOptions == CURSOR_OPT_PARALLEL_OK)
+			{
+				result = rc_plan_hit(parse, query_string, consts, sig);
+				if (result != NULL)
+					return result;
+			}
+		}
 	}
 
 	plan_nested_level++;
@@ -291,15 +494,14 @@ rc_planner(Query *parse, const char *query_string, int cursorOptions,
 		result->invalItems = lappend(result->invalItems, marker);
 		if (verdict == RC_OK)
 		{
-			PlanInvalItem *lo = makeNode(PlanInvalItem);
-			PlanInvalItem *hi = makeNode(PlanInvalItem);
-
-			lo->cacheId = RC_CONSTS_LO_CACHEID;
-			lo->hashValue = (uint32) consts;
-			hi->cacheId = RC_CONSTS_HI_CACHEID;
-			hi->hashValue = (uint32) (consts >> 32);
-			result->invalItems = lappend(result->invalItems, lo);
-			result->invalItems = lappend(result->invalItems, hi);
+			result->invalItems = lappend(result->invalItems,
+										 rc_item(RC_CONSTS_LO_CACHEID, (uint32) consts));
+			result->invalItems = lappend(result->invalItems,
+										 rc_item(RC_CONSTS_HI_CACHEID, (uint32) (consts >> 32)));
+			result->invalItems = lappend(result->invalItems,
+										 rc_item(RC_SIG_LO_CACHEID, (uint32) sig));
+			result->invalItems = lappend(result->invalItems,
+										 rc_item(RC_SIG_HI_CACHEID, (uint32) (sig >> 32)));
 		}
 	}
 	return result;
@@ -358,7 +560,7 @@ rc_prepare(QueryDesc *qd, int eflags)
 	else if (r == RC_OK && pstmt->relationOids == NIL)
 		r = RC_BYPASS_NO_TABLES;	/* SELECT 1: executing costs less */
 	else if (r == RC_OK)
-		r = rc_check_relations(pstmt);
+		r = rc_check_relations(pstmt->rtable);
 	if (r == RC_OK && rc_xact_wrote(pstmt))
 		r = RC_BYPASS_OWN_WRITES;
 
@@ -389,22 +591,6 @@ rc_prepare(QueryDesc *qd, int eflags)
 	return lk;
 }
 
-/* Does the result have a column of anonymous record type (or array)? */
-static bool
-rc_has_record_column(TupleDesc tupdesc)
-{
-	int			i;
-
-	for (i = 0; i < tupdesc->natts; i++)
-	{
-		Oid			t = getBaseType(TupleDescAttr(tupdesc, i)->atttypid);
-
-		if (t == RECORDOID || t == RECORDARRAYOID)
-			return true;
-	}
-	return false;
-}
-
 static void
 rc_forget_state(void *arg)
 {
@@ -432,11 +618,77 @@ rc_find_state(QueryDesc *qd)
 	return NULL;
 }
 
+/*
+ * A stand-in plan reached the executor in a way rc_plan_hit does not
+ * expect (it cannot: see rc_planner).  Executing it would return its NULL
+ * constants, so fail instead.
+ */
+static void
+rc_standin_lost(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("result_cache: a result served before planning was executed in an unexpected way"),
+			 errhint("Run the statement again with result_cache.enabled = off, and report this.")));
+}
+
+/* Is this plan a stand-in made by rc_plan_hit? */
+static bool
+rc_is_standin(PlannedStmt *pstmt)
+{
+	return list_length(pstmt->invalItems) == 1 &&
+		((PlanInvalItem *) linitial(pstmt->invalItems))->cacheId == RC_STANDIN_CACHEID;
+}
+
+/*
+ * ExecutorStart of a stand-in plan: start it normally (a Result node over
+ * no relation: cheap, and the portal gets its tuple descriptor) and take
+ * over the rows the planner hook copied.
+ */
+static void
+rc_start_standin(QueryDesc *queryDesc, int eflags)
+{
+	EState	   *estate;
+	MemoryContext old;
+	RcQueryState *st;
+
+	rc_standin_pstmt = NULL;
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+
+	estate = queryDesc->estate;
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	st = palloc0(sizeof(RcQueryState));
+	st->qd = queryDesc;
+	st->cxt = estate->es_query_cxt;
+	st->hit = true;
+	st->standin = true;
+	st->data = rc_standin_data;
+	st->len = rc_standin_len;
+	st->ntuples = rc_standin_ntuples;
+	st->cb.func = rc_forget_state;
+	st->cb.arg = st;
+	MemoryContextRegisterResetCallback(estate->es_query_cxt, &st->cb);
+	st->next = rc_states;
+	rc_states = st;
+	MemoryContextSwitchTo(old);
+	rc_standin_data = NULL;
+}
+
 static void
 rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	RcLookup   *lk = NULL;
 
+	if (rc_standin_pstmt != NULL && queryDesc->plannedstmt == rc_standin_pstmt)
+	{
+		rc_start_standin(queryDesc, eflags);
+		return;
+	}
+	if (rc_is_standin(queryDesc->plannedstmt))
+		rc_standin_lost();
 	if (rc_shared != NULL)
 	{
 		rc_note_writes(queryDesc, eflags);
@@ -481,8 +733,8 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		st->qd = queryDesc;
 		st->lk = lk;
 		st->cxt = estate->es_query_cxt;
-		st->hit = rc_lookup(lk, queryDesc->tupDesc, &st->data, &st->len,
-							&st->ntuples);
+		st->hit = rc_lookup(lk, queryDesc->tupDesc, false, &st->data,
+							&st->len, &st->ntuples);
 		st->cb.func = rc_forget_state;
 		st->cb.arg = st;
 		MemoryContextRegisterResetCallback(estate->es_query_cxt, &st->cb);
@@ -642,7 +894,17 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	if (rc_states != NULL && exec_nested_level == 0)
 	{
 		st = rc_find_state(queryDesc);
-		if (st != NULL && st->ran)
+		if (st != NULL && st->standin)
+		{
+			/*
+			 * exec_simple_query runs its portal once, forward, to the end;
+			 * anything else would execute the stand-in's NULL constants.
+			 */
+			if (st->ran || count != 0 || !ScanDirectionIsForward(direction))
+				rc_standin_lost();
+			st->ran = true;
+		}
+		else if (st != NULL && st->ran)
 			st = NULL;
 		else if (st != NULL)
 		{
@@ -660,9 +922,13 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 		}
 	}
 
+	if ((st == NULL || !st->standin) && rc_is_standin(queryDesc->plannedstmt))
+		rc_standin_lost();
 	if (st != NULL && st->hit)
 	{
 		pg_atomic_fetch_add_u64(&rc_shared->hits, 1);
+		if (st->standin)
+			pg_atomic_fetch_add_u64(&rc_shared->hits_before_planning, 1);
 		rc_serve_hit(queryDesc, st, execute_once);
 		return;
 	}

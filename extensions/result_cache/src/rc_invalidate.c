@@ -220,6 +220,30 @@ rc_xact_wrote(PlannedStmt *pstmt)
 }
 
 /*
+ * The same test on a stored entry's dependencies, for hits looked up
+ * before planning (rc_lookup).  Called under a partition lock: it only
+ * reads backend-local memory.
+ */
+bool
+rc_xact_wrote_deps(int ndeps, const Oid *deps)
+{
+	int			i;
+
+	if (did_ddl)
+		return true;
+	if (nwritten == 0)
+		return false;
+	for (i = 0; i < ndeps; i++)
+	{
+		int32		s = rc_gen_slot(MyDatabaseId, deps[i]);
+
+		if (written_bits[s / 8] & (1 << (s % 8)))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Read the counters of a query's dependencies before its snapshot is
  * taken (I1).  In-flight first, then generations.
  */

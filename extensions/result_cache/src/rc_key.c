@@ -14,10 +14,14 @@
  *
  * The key (rc_build_key) is every input that can change a cacheable
  * query's result for the same committed data: database, current user,
- * statement text, parameter types and values, and the settings that change
- * how the text is parsed or how values are printed.  The plan signature
- * (relation OIDs and invalidation items of the plan) is stored alongside,
- * so that a name that resolves to a different object is a miss.
+ * statement text, parameter types and values, the structure (queryId) and
+ * constants of the analysed query, and the settings that change how the
+ * text is parsed or how values are printed.  A signature of what the
+ * query's names resolved to is stored alongside, so that a name that
+ * resolves to a different object is a miss.  Both hashes are made on the
+ * rewritten Query (rc_query_hashes), so that the same key can be built
+ * before planning (rc_build_query_key) to serve a simple-protocol hit
+ * without planning it.
  *
  * IDENTIFICATION
  *	  extensions/result_cache/src/rc_key.c
@@ -165,58 +169,159 @@ rc_query_verdict(Query *parse)
 	return RC_OK;
 }
 
-/* Fold every Const of the tree (type, null flag, value bytes) into a hash */
-static bool
-rc_consts_walker(Node *node, uint64 *h)
+/* The two hashes rc_query_hashes computes */
+typedef struct RcHashes
 {
-	if (node == NULL)
-		return false;
-	if (IsA(node, Const))
-	{
-		Const	   *c = (Const *) node;
-		uint64		v = c->consttype;
+	uint64		consts;
+	uint64		sig;
+} RcHashes;
 
-		if (c->constisnull)
-			v ^= UINT64CONST(0x9E3779B97F4A7C15);
-		else if (c->constbyval)
-			v = hash_combine64(v, hash_bytes_extended((const unsigned char *) &c->constvalue,
-													  sizeof(Datum), v));
-		else if (c->constlen == -1)
-		{
-			struct varlena *d = pg_detoast_datum_packed((struct varlena *)
-														DatumGetPointer(c->constvalue));
-
-			v = hash_combine64(v, hash_bytes_extended((const unsigned char *) VARDATA_ANY(d),
-													  VARSIZE_ANY_EXHDR(d), v));
-		}
-		else if (c->constlen == -2)
-			v = hash_combine64(v, hash_bytes_extended((const unsigned char *) DatumGetCString(c->constvalue),
-													  strlen(DatumGetCString(c->constvalue)), v));
-		else
-			v = hash_combine64(v, hash_bytes_extended((const unsigned char *) DatumGetPointer(c->constvalue),
-													  c->constlen, v));
-		*h = hash_combine64(*h, v);
-		return false;
-	}
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, rc_consts_walker, (void *) h, 0);
-	return expression_tree_walker(node, rc_consts_walker, (void *) h);
+static inline void
+rc_sig_oid(RcHashes *h, uint32 tag, Oid oid)
+{
+	h->sig = hash_combine64(h->sig,
+							hash_bytes_uint32_extended((uint32) oid, tag));
 }
 
 /*
- * Hash of the values of the query's constants, as parse analysis made them.
- * It is part of the key because the text alone does not determine them:
- * literals are read with the settings in force at parse time (a statement
- * prepared before SET TimeZone, or parsed before a SET earlier in the same
- * query string) and some are read from the clock ('now', 'today').
+ * Fold every Const of the tree (type, null flag, value bytes) into
+ * h->consts, and every object a name resolved to (relations, functions,
+ * operators, domains) into h->sig.
  */
-uint64
-rc_query_consts_hash(Query *parse)
+static bool
+rc_hashes_walker(Node *node, RcHashes *h)
 {
-	uint64		h = UINT64CONST(0x52435F434F4E5354);
+	if (node == NULL)
+		return false;
+	switch (nodeTag(node))
+	{
+		case T_Const:
+			{
+				Const	   *c = (Const *) node;
+				uint64		v = c->consttype;
 
-	rc_consts_walker((Node *) parse, &h);
-	return h;
+				if (c->constisnull)
+					v ^= UINT64CONST(0x9E3779B97F4A7C15);
+				else if (c->constbyval)
+					v = hash_combine64(v, hash_bytes_extended((const unsigned char *) &c->constvalue,
+															  sizeof(Datum), v));
+				else if (c->constlen == -1)
+				{
+					struct varlena *d = pg_detoast_datum_packed((struct varlena *)
+																DatumGetPointer(c->constvalue));
+
+					v = hash_combine64(v, hash_bytes_extended((const unsigned char *) VARDATA_ANY(d),
+															  VARSIZE_ANY_EXHDR(d), v));
+				}
+				else if (c->constlen == -2)
+					v = hash_combine64(v, hash_bytes_extended((const unsigned char *) DatumGetCString(c->constvalue),
+															  strlen(DatumGetCString(c->constvalue)), v));
+				else
+					v = hash_combine64(v, hash_bytes_extended((const unsigned char *) DatumGetPointer(c->constvalue),
+															  c->constlen, v));
+				h->consts = hash_combine64(h->consts, v);
+				return false;
+			}
+		case T_RangeTblEntry:
+			{
+				RangeTblEntry *rte = (RangeTblEntry *) node;
+
+				if (rte->rtekind == RTE_RELATION)
+					rc_sig_oid(h, 'r', rte->relid);
+				return false;	/* range_table_walker goes on inside */
+			}
+		case T_FuncExpr:
+			rc_sig_oid(h, 'f', ((FuncExpr *) node)->funcid);
+			break;
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+			rc_sig_oid(h, 'o', ((OpExpr *) node)->opno);
+			break;
+		case T_ScalarArrayOpExpr:
+			rc_sig_oid(h, 'o', ((ScalarArrayOpExpr *) node)->opno);
+			break;
+		case T_Aggref:
+			rc_sig_oid(h, 'a', ((Aggref *) node)->aggfnoid);
+			break;
+		case T_WindowFunc:
+			rc_sig_oid(h, 'w', ((WindowFunc *) node)->winfnoid);
+			break;
+		case T_CoerceToDomain:
+			rc_sig_oid(h, 'd', ((CoerceToDomain *) node)->resulttype);
+			break;
+		case T_Query:
+			return query_tree_walker((Query *) node, rc_hashes_walker,
+									 (void *) h, QTW_EXAMINE_RTES_BEFORE);
+		default:
+			break;
+	}
+	return expression_tree_walker(node, rc_hashes_walker, (void *) h);
+}
+
+/*
+ * Two hashes of the rewritten query, made before planning (planning
+ * rewrites the Query in place) and carried in the plan's marker items:
+ *
+ * consts: the values of the query's constants, as parse analysis made
+ * them.  They are part of the key because the text alone does not
+ * determine them: literals are read with the settings in force at parse
+ * time (a statement prepared before SET TimeZone, or parsed before a SET
+ * earlier in the same query string) and some are read from the clock
+ * ('now', 'today').
+ *
+ * sig: what the query's names resolved to (every relation of every query
+ * level, views and the tables of their definitions included, functions,
+ * operators, domains).  It is stored with an entry, and a hit is refused
+ * when it differs: a name that now resolves to another object is a miss
+ * even when compute_query_id is off (queryId 0).  It is computed from the
+ * Query, not the plan, so that a hit can be looked up before planning.
+ */
+void
+rc_query_hashes(Query *parse, uint64 *consts, uint64 *sig)
+{
+	RcHashes	h;
+
+	h.consts = UINT64CONST(0x52435F434F4E5354);
+	h.sig = UINT64CONST(0x5243);
+	rc_hashes_walker((Node *) parse, &h);
+	*consts = h.consts;
+	*sig = h.sig;
+}
+
+/* Collect the RTE_RELATION entries of every level of a query */
+static bool
+rc_relations_walker(Node *node, List **rtes)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION)
+			*rtes = lappend(*rtes, rte);
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, rc_relations_walker,
+								 (void *) rtes, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, rc_relations_walker, (void *) rtes);
+}
+
+/*
+ * Every relation a rewritten query reads, at any level (views, the tables
+ * of their definitions, subqueries, sublinks, CTEs): the RTEs the planner
+ * would put in the plan's flat range table, except the partitions and
+ * inheritance children it adds (which carry no permissions to check).
+ */
+List *
+rc_query_relations(Query *parse)
+{
+	List	   *rtes = NIL;
+
+	rc_relations_walker((Node *) parse, &rtes);
+	return rtes;
 }
 
 /*
@@ -332,15 +437,16 @@ rc_table_enabled(Oid relid)
 }
 
 /*
- * The execution-time verdict on the relations of a plan.  The relations
- * are already locked (by parse analysis or AcquireExecutorLocks).
+ * The execution-time verdict on the relations of a range table (a plan's,
+ * or those rc_query_relations found).  The relations are already locked
+ * (by parse analysis or AcquireExecutorLocks).
  */
 RcReason
-rc_check_relations(PlannedStmt *pstmt)
+rc_check_relations(List *rtable)
 {
 	ListCell   *lc;
 
-	foreach(lc, pstmt->rtable)
+	foreach(lc, rtable)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
@@ -396,34 +502,58 @@ rc_key_param(StringInfo key, ParamExternData *prm)
 		appendBinaryStringInfo(key, DatumGetPointer(prm->value), typlen);
 }
 
-/*
- * Signature of what the plan's names resolved to: its relation OIDs (views
- * included) and its invalidation items (user functions, types), our own
- * marker excluded.
- */
-static uint64
-rc_plan_signature(PlannedStmt *pstmt)
+/* The start of every key: database, user and settings */
+static void
+rc_key_begin(StringInfo key)
 {
-	uint64		sig = 0x5243u;
-	ListCell   *lc;
+	Oid			userid = GetUserId();
 
-	foreach(lc, pstmt->relationOids)
-	{
-		Oid			relid = lfirst_oid(lc);
+	initStringInfo(key);
+	appendBinaryStringInfo(key, (char *) &MyDatabaseId, sizeof(Oid));
+	appendBinaryStringInfo(key, (char *) &userid, sizeof(Oid));
+	rc_key_settings(key);
+}
 
-		sig = hash_combine64(sig, hash_bytes_uint32_extended(relid, sig));
-	}
-	foreach(lc, pstmt->invalItems)
-	{
-		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
+/*
+ * The end of every key: the structure (queryId) and constants of the
+ * analysed query, then the statement's text; and the key's hash.
+ */
+static void
+rc_key_end(RcLookup *lk, uint64 queryId, uint64 consts, const char *qtext,
+		   int loc, int len)
+{
+	StringInfo	key = &lk->key;
 
-		if (item->cacheId < 0)
-			continue;			/* our own marker items */
-		sig = hash_combine64(sig,
-							 hash_bytes_uint32_extended((uint32) item->cacheId,
-														item->hashValue));
-	}
-	return sig;
+	loc = Max(loc, 0);
+	if (len <= 0)
+		len = strlen(qtext + loc);
+	appendBinaryStringInfo(key, (char *) &queryId, sizeof(uint64));
+	appendBinaryStringInfo(key, (char *) &consts, sizeof(uint64));
+	lk->textoff = key->len;
+	lk->textlen = len;
+	appendBinaryStringInfo(key, qtext + loc, len);
+
+	lk->hash = hash_bytes_extended((const unsigned char *) key->data,
+								   key->len, 0);
+	if (lk->hash == 0)
+		lk->hash = 1;			/* 0 marks a free slot */
+}
+
+/*
+ * The key of a simple-protocol statement looked up before planning: the
+ * same key rc_build_key makes for its plan, without parameters (the simple
+ * protocol has none) and without dependencies (a lookup validates the
+ * entry's own).
+ */
+void
+rc_build_query_key(Query *parse, const char *query_string, uint64 consts,
+				   uint64 sig, RcLookup *lk)
+{
+	rc_key_begin(&lk->key);
+	appendStringInfoChar(&lk->key, 'N');
+	rc_key_end(lk, parse->queryId, consts, query_string,
+			   parse->stmt_location, parse->stmt_len);
+	lk->plansig = sig;
 }
 
 /*
@@ -435,22 +565,15 @@ RcReason
 rc_build_key(QueryDesc *qd, RcLookup *lk)
 {
 	PlannedStmt *pstmt = qd->plannedstmt;
-	const char *qtext = qd->sourceText ? qd->sourceText : "";
-	int			loc = Max(pstmt->stmt_location, 0);
-	int			len = pstmt->stmt_len;
 	StringInfo	key = &lk->key;
 	ListCell   *lc;
-	Oid			userid = GetUserId();
+	uint32		consts_lo = 0;
+	uint32		consts_hi = 0;
+	uint32		sig_lo = 0;
+	uint32		sig_hi = 0;
 	int			i;
 
-	if (len <= 0)
-		len = strlen(qtext + loc);
-
-	initStringInfo(key);
-	appendBinaryStringInfo(key, (char *) &MyDatabaseId, sizeof(Oid));
-	appendBinaryStringInfo(key, (char *) &userid, sizeof(Oid));
-	rc_key_settings(key);
-
+	rc_key_begin(key);
 	if (qd->params != NULL)
 	{
 		ParamListInfo params = qd->params;
@@ -464,25 +587,25 @@ rc_build_key(QueryDesc *qd, RcLookup *lk)
 	else
 		appendStringInfoChar(key, 'N');
 
-	/* the structure (queryId) and constants (hash) of the analysed query */
-	appendBinaryStringInfo(key, (char *) &pstmt->queryId, sizeof(uint64));
+	/* the hashes the planner hook computed on the Query */
 	foreach(lc, pstmt->invalItems)
 	{
 		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
 
-		if (item->cacheId == RC_CONSTS_LO_CACHEID ||
-			item->cacheId == RC_CONSTS_HI_CACHEID)
-			appendBinaryStringInfo(key, (char *) &item->hashValue, sizeof(uint32));
+		if (item->cacheId == RC_CONSTS_LO_CACHEID)
+			consts_lo = item->hashValue;
+		else if (item->cacheId == RC_CONSTS_HI_CACHEID)
+			consts_hi = item->hashValue;
+		else if (item->cacheId == RC_SIG_LO_CACHEID)
+			sig_lo = item->hashValue;
+		else if (item->cacheId == RC_SIG_HI_CACHEID)
+			sig_hi = item->hashValue;
 	}
-
-	lk->textoff = key->len;
-	lk->textlen = len;
-	appendBinaryStringInfo(key, qtext + loc, len);
-
-	lk->hash = hash_bytes_extended((const unsigned char *) key->data,
-								   key->len, 0);
-	if (lk->hash == 0)
-		lk->hash = 1;			/* 0 marks a free slot */
+	rc_key_end(lk, pstmt->queryId,
+			   ((uint64) consts_hi << 32) | consts_lo,
+			   qd->sourceText ? qd->sourceText : "",
+			   pstmt->stmt_location, pstmt->stmt_len);
+	lk->plansig = ((uint64) sig_hi << 32) | sig_lo;
 
 	/*
 	 * Dependencies: every relation of the plan, and the relation behind each
@@ -514,6 +637,5 @@ rc_build_key(QueryDesc *qd, RcLookup *lk)
 			lk->deps[i++] = typrelid;
 	}
 	lk->ndeps = i;
-	lk->plansig = rc_plan_signature(pstmt);
 	return RC_OK;
 }

@@ -180,6 +180,7 @@ rc_shmem_startup(void)
 		pg_atomic_init_u64(&rc_shared->epoch, 1);
 		pg_atomic_init_u32(&rc_shared->epoch_inflight, 0);
 		pg_atomic_init_u64(&rc_shared->hits, 0);
+		pg_atomic_init_u64(&rc_shared->hits_before_planning, 0);
 		pg_atomic_init_u64(&rc_shared->misses, 0);
 		pg_atomic_init_u64(&rc_shared->stores, 0);
 		pg_atomic_init_u64(&rc_shared->evictions, 0);
@@ -347,11 +348,14 @@ rc_types_match(RcEntryData *e, TupleDesc tupdesc)
  * Look the key of *lk up.  On a valid hit, copy the stored tuples into
  * palloc'd memory of the current context (the copy is made under the
  * shared partition lock; the rows are sent after it is released), update
- * the slot's use stamp and hit count, and return true.
+ * the slot's use stamp and hit count, and return true.  check_writes: the
+ * caller knows only the query's tables, not the plan's (partitions and
+ * inheritance children come from the planner), so the test that this
+ * transaction wrote none of them (I3) is made on the entry's dependencies.
  */
 bool
-rc_lookup(RcLookup *lk, TupleDesc tupdesc, char **data, Size *len,
-		  uint64 *ntuples)
+rc_lookup(RcLookup *lk, TupleDesc tupdesc, bool check_writes, char **data,
+		  Size *len, uint64 *ntuples)
 {
 	dsa_area   *area = rc_get_area();
 	RcSlot	   *slots = rc_slots();
@@ -376,6 +380,8 @@ rc_lookup(RcLookup *lk, TupleDesc tupdesc, char **data, Size *len,
 
 		if (e->plansig == lk->plansig &&
 			rc_types_match(e, tupdesc) &&
+			!(check_writes &&
+			  rc_xact_wrote_deps(e->ndeps, rc_entry_deps(e))) &&
 			rc_gens_valid(e->ndeps, rc_entry_deps(e), rc_entry_gens(e),
 						  e->epoch))
 		{

@@ -18,6 +18,14 @@
  * DestReceiver (a hit: the plan is never executed) or runs the plan through
  * a tee receiver that copies the rows (a miss) and stores them afterwards.
  *
+ * A simple-protocol SELECT that hits is served before planning: the
+ * planner hook builds the same key from the rewritten Query, makes the
+ * same checks (privileges included), looks it up, and on a hit returns a
+ * stand-in plan (a Result node with the query's output columns and no
+ * relation) whose ExecutorRun sends the copied rows.  Only
+ * exec_simple_query's plans qualify: they are used once, never kept by a
+ * plan cache (rc_planner in rc_hooks.c says how they are recognised).
+ *
  * Key: database, current user, statement text, parameter types and values,
  * and the values of the GUCs that change parsing or output (rc_key.c).  An
  * entry also records a signature of the plan's dependencies (relation OIDs
@@ -76,6 +84,13 @@
  *		fit evicts least recently used entries first, or is rejected.
  *	I7	Nothing is served or stored during recovery; a crash restart
  *		re-creates the shared memory, so the cache starts empty.
+ *	I8	A stand-in plan is never executed: it exists only for a plan
+ *		that is run once, to the end, right after planning, and any other
+ *		use of it raises an error.  A hit served before planning is
+ *		validated after exec_simple_query took the snapshot it analyses
+ *		and plans with, so I2 holds with that snapshot as the reader's,
+ *		and its own-write test (I3) is made on the entry's dependencies,
+ *		which include the partitions and children only the plan names.
  *
  * Locking (rc_store.c)
  * --------------------
@@ -127,6 +142,11 @@
 #define RC_MARKER_CACHEID	(-7243)
 #define RC_CONSTS_LO_CACHEID (-7244)
 #define RC_CONSTS_HI_CACHEID (-7245)
+/* the two halves of the query's signature (rc_query_hashes) */
+#define RC_SIG_LO_CACHEID	(-7246)
+#define RC_SIG_HI_CACHEID	(-7247)
+/* marks a stand-in plan for a hit served before planning */
+#define RC_STANDIN_CACHEID	(-7248)
 
 /* result_cache.mode */
 typedef enum RcMode
@@ -242,6 +262,7 @@ typedef struct RcShared
 
 	/* statistics */
 	pg_atomic_uint64 hits;
+	pg_atomic_uint64 hits_before_planning;	/* included in hits */
 	pg_atomic_uint64 misses;
 	pg_atomic_uint64 stores;
 	pg_atomic_uint64 evictions;
@@ -327,8 +348,8 @@ extern void rc_require_loaded(void);
 extern RcSlot *rc_slots(void);
 extern uint32 rc_gen_slot(Oid dbid, Oid relid);
 extern void rc_count(RcReason reason);
-extern bool rc_lookup(RcLookup *lk, TupleDesc tupdesc, char **data,
-					  Size *len, uint64 *ntuples);
+extern bool rc_lookup(RcLookup *lk, TupleDesc tupdesc, bool check_writes,
+					  char **data, Size *len, uint64 *ntuples);
 extern RcReason rc_store(RcLookup *lk, TupleDesc tupdesc, StringInfo tuples,
 						 uint64 ntuples);
 extern void rc_remove_all(void);
@@ -337,10 +358,13 @@ extern bool rc_admit(uint64 hash);
 
 /* rc_key.c */
 extern RcReason rc_query_verdict(Query *parse);
-extern uint64 rc_query_consts_hash(Query *parse);
+extern void rc_query_hashes(Query *parse, uint64 *consts, uint64 *sig);
+extern List *rc_query_relations(Query *parse);
 extern RcReason rc_plan_verdict(PlannedStmt *pstmt, bool *has_marker);
-extern RcReason rc_check_relations(PlannedStmt *pstmt);
+extern RcReason rc_check_relations(List *rtable);
 extern RcReason rc_build_key(QueryDesc *qd, RcLookup *lk);
+extern void rc_build_query_key(Query *parse, const char *query_string,
+							   uint64 consts, uint64 sig, RcLookup *lk);
 extern bool rc_table_enabled(Oid relid);
 
 /* rc_invalidate.c */
@@ -348,6 +372,7 @@ extern void rc_invalidate_init(void);
 extern void rc_record_write(Oid relid);
 extern void rc_record_write_tree(Oid relid);
 extern bool rc_xact_wrote(PlannedStmt *pstmt);
+extern bool rc_xact_wrote_deps(int ndeps, const Oid *deps);
 extern void rc_record_ddl(void);
 extern void rc_twophase_utility(Node *parsetree);
 extern void rc_twophase_finished(Node *parsetree);
