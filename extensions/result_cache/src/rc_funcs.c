@@ -53,7 +53,7 @@ result_cache_stats(PG_FUNCTION_ARGS)
 
 	for (i = 1; i < RC_NREASONS; i++)
 	{
-		uint64		n = pg_atomic_read_u64(&rc_shared->reasons[i]);
+		uint64		n = rc_counter_sum(RC_CTR_REASONS + i);
 
 		if (i >= RC_FIRST_REJECT)
 			rejects += n;
@@ -64,14 +64,14 @@ result_cache_stats(PG_FUNCTION_ARGS)
 	reset = rc_shared->stats_reset;
 	SpinLockRelease(&rc_shared->mutex);
 
-	values[0] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->hits));
-	values[1] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->hits_before_planning));
-	values[2] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->misses));
-	values[3] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->stores));
+	values[0] = Int64GetDatum(rc_counter_sum(RC_CTR_HITS));
+	values[1] = Int64GetDatum(rc_counter_sum(RC_CTR_HITS_BEFORE_PLANNING));
+	values[2] = Int64GetDatum(rc_counter_sum(RC_CTR_MISSES));
+	values[3] = Int64GetDatum(rc_counter_sum(RC_CTR_STORES));
 	values[4] = Int64GetDatum(bypasses);
 	values[5] = Int64GetDatum(rejects);
-	values[6] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->evictions));
-	values[7] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->invalidations));
+	values[6] = Int64GetDatum(rc_counter_sum(RC_CTR_EVICTIONS));
+	values[7] = Int64GetDatum(rc_counter_sum(RC_CTR_INVALIDATIONS));
 	values[8] = Int64GetDatum(pg_atomic_read_u32(&rc_shared->nentries));
 	values[9] = Int64GetDatum(rc_shared->max_entries);
 	values[10] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->memory_used));
@@ -97,7 +97,7 @@ result_cache_reasons(PG_FUNCTION_ARGS)
 
 		values[0] = CStringGetTextDatum(i >= RC_FIRST_REJECT ? "reject" : "bypass");
 		values[1] = CStringGetTextDatum(rc_reason_names[i]);
-		values[2] = Int64GetDatum(pg_atomic_read_u64(&rc_shared->reasons[i]));
+		values[2] = Int64GetDatum(rc_counter_sum(RC_CTR_REASONS + i));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -174,17 +174,8 @@ result_cache_reset(PG_FUNCTION_ARGS)
 Datum
 result_cache_reset_stats(PG_FUNCTION_ARGS)
 {
-	int			i;
-
 	rc_require_loaded();
-	pg_atomic_write_u64(&rc_shared->hits, 0);
-	pg_atomic_write_u64(&rc_shared->hits_before_planning, 0);
-	pg_atomic_write_u64(&rc_shared->misses, 0);
-	pg_atomic_write_u64(&rc_shared->stores, 0);
-	pg_atomic_write_u64(&rc_shared->evictions, 0);
-	pg_atomic_write_u64(&rc_shared->invalidations, 0);
-	for (i = 0; i < RC_NREASONS; i++)
-		pg_atomic_write_u64(&rc_shared->reasons[i], 0);
+	rc_counters_reset();
 	SpinLockAcquire(&rc_shared->mutex);
 	rc_shared->stats_reset = GetCurrentTimestamp();
 	SpinLockRelease(&rc_shared->mutex);

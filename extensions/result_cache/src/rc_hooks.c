@@ -129,9 +129,12 @@ static Query *rc_simple_query = NULL;
 
 /*
  * The stand-in plan rc_plan_hit returned, and the rows it copied, until
- * ExecutorStart takes them over (cleared by the next planner call and at
- * transaction end)
+ * ExecutorStart takes them over; or, when rc_plan_hit missed, the plan
+ * made instead and the key rc_plan_hit built, which ExecutorStart reuses
+ * (cleared by the next planner call and at transaction end)
  */
+static PlannedStmt *rc_missed_pstmt = NULL;
+static RcLookup *rc_missed_lk = NULL;
 static PlannedStmt *rc_standin_pstmt = NULL;
 static char *rc_standin_data = NULL;
 static Size rc_standin_len = 0;
@@ -260,6 +263,8 @@ rc_hooks_xact_callback(XactEvent event, void *arg)
 		rc_simple_query = NULL;
 		rc_standin_pstmt = NULL;
 		rc_standin_data = NULL;
+		rc_missed_pstmt = NULL;
+		rc_missed_lk = NULL;
 	}
 }
 
@@ -329,7 +334,8 @@ rc_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 /*
  * A hit served before planning: try it for a simple-protocol SELECT whose
  * Query the planner hook was given.  Returns a stand-in plan, or NULL to
- * plan normally (the executor hooks then count why it bypassed or missed).
+ * plan normally (the executor hooks then count why it bypassed or missed);
+ * after a lookup that missed, *missed is the key, for ExecutorStart.
  *
  * The stand-in is a Result node whose target list has the query's output
  * columns (names, types, typmods, collations, originating table and
@@ -348,11 +354,11 @@ rc_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
  */
 static PlannedStmt *
 rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
-			uint64 sig)
+			uint64 sig, RcLookup **missed)
 {
 	List	   *rtes;
 	TupleDesc	tupdesc;
-	RcLookup	lk;
+	RcLookup   *lk;
 	char	   *data;
 	Size		len;
 	uint64		ntuples;
@@ -376,10 +382,13 @@ rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
 	/* a role that may not read a relation never touches the cache */
 	ExecCheckRTPerms(rtes, true);
 
-	memset(&lk, 0, sizeof(lk));
-	rc_build_query_key(parse, query_string, consts, sig, &lk);
-	if (!rc_lookup(&lk, tupdesc, true, &data, &len, &ntuples))
+	lk = palloc0(sizeof(RcLookup));
+	rc_build_query_key(parse, query_string, consts, sig, lk);
+	if (!rc_lookup(lk, tupdesc, true, &data, &len, &ntuples))
+	{
+		*missed = lk;
 		return NULL;
+	}
 
 	foreach(lc, parse->targetList)
 	{
@@ -446,25 +455,38 @@ rc_planner(Query *parse, const char *query_string, int cursorOptions,
 	uint64		consts = 0;
 	uint64		sig = 0;
 	bool		simple = (parse == rc_simple_query);
+	RcLookup   *volatile missed = NULL;
 
 	rc_simple_query = NULL;
 	rc_standin_pstmt = NULL;
+	rc_missed_pstmt = NULL;
+	rc_missed_lk = NULL;
 
 	judge = rc_shared != NULL && exec_nested_level == 0 &&
 		plan_nested_level == 0 && parse->commandType == CMD_SELECT;
 	if (judge)
 	{
 		verdict = rc_query_verdict(parse);
-		if (verdict == RC_OK)
+
+		/*
+		 * Without a table to read (SELECT 1), ExecutorStart bypasses the
+		 * cache (no_tables): spare the hashes.
+		 */
+		if (verdict == RC_OK &&
+			(parse->rtable != NIL || parse->hasSubLinks ||
+			 parse->cteList != NIL))
 		{
 			rc_query_hashes(parse, &consts, &sig);
 			if (simple && query_string == debug_query_string &&
 				query_string != NULL && boundParams == NULL &&
 				cursorOptions == CURSOR_OPT_PARALLEL_OK)
 			{
-				result = rc_plan_hit(parse, query_string, consts, sig);
+				RcLookup   *m = NULL;
+
+				result = rc_plan_hit(parse, query_string, consts, sig, &m);
 				if (result != NULL)
 					return result;
+				missed = m;
 			}
 		}
 	}
@@ -503,6 +525,11 @@ rc_planner(Query *parse, const char *query_string, int cursorOptions,
 			result->invalItems = lappend(result->invalItems,
 										 rc_item(RC_SIG_HI_CACHEID, (uint32) (sig >> 32)));
 		}
+	}
+	if (missed != NULL)
+	{
+		rc_missed_pstmt = result;
+		rc_missed_lk = missed;
 	}
 	return result;
 }
@@ -570,8 +597,22 @@ rc_prepare(QueryDesc *qd, int eflags)
 		return NULL;
 	}
 
-	lk = palloc0(sizeof(RcLookup));
-	r = rc_build_key(qd, lk);
+	if (rc_missed_pstmt != NULL && pstmt == rc_missed_pstmt)
+	{
+		/* the planner hook built this key and missed: no second lookup */
+		lk = rc_missed_lk;
+		lk->missed = true;
+		r = RC_OK;
+	}
+	else
+	{
+		lk = palloc0(sizeof(RcLookup));
+		r = rc_build_key(qd, lk);
+	}
+	rc_missed_pstmt = NULL;
+	rc_missed_lk = NULL;
+	if (r == RC_OK)
+		r = rc_build_deps(pstmt, lk);
 	if (r != RC_OK)
 	{
 		rc_count(r);
@@ -733,8 +774,9 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		st->qd = queryDesc;
 		st->lk = lk;
 		st->cxt = estate->es_query_cxt;
-		st->hit = rc_lookup(lk, queryDesc->tupDesc, false, &st->data,
-							&st->len, &st->ntuples);
+		st->hit = !lk->missed &&
+			rc_lookup(lk, queryDesc->tupDesc, false, &st->data, &st->len,
+					  &st->ntuples);
 		st->cb.func = rc_forget_state;
 		st->cb.arg = st;
 		MemoryContextRegisterResetCallback(estate->es_query_cxt, &st->cb);
@@ -926,9 +968,9 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 		rc_standin_lost();
 	if (st != NULL && st->hit)
 	{
-		pg_atomic_fetch_add_u64(&rc_shared->hits, 1);
+		rc_counter_add(RC_CTR_HITS, 1);
 		if (st->standin)
-			pg_atomic_fetch_add_u64(&rc_shared->hits_before_planning, 1);
+			rc_counter_add(RC_CTR_HITS_BEFORE_PLANNING, 1);
 		rc_serve_hit(queryDesc, st, execute_once);
 		return;
 	}
@@ -936,7 +978,7 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	if (st != NULL && !rc_admit(st->lk->hash))
 	{
 		/* first sight of this key: execute without copying anything */
-		pg_atomic_fetch_add_u64(&rc_shared->misses, 1);
+		rc_counter_add(RC_CTR_MISSES, 1);
 		rc_count(RC_REJECT_FIRST_SIGHT);
 		st = NULL;
 	}
@@ -944,7 +986,7 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	{
 		MemoryContext old = MemoryContextSwitchTo(st->cxt);
 
-		pg_atomic_fetch_add_u64(&rc_shared->misses, 1);
+		rc_counter_add(RC_CTR_MISSES, 1);
 		st->capturing = true;
 		st->limit = (Size) rc_max_entry_size_kb * 1024;
 		initStringInfo(&st->tuples);

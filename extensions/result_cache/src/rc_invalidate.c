@@ -293,7 +293,7 @@ void
 rc_bump_relation(Oid dbid, Oid relid)
 {
 	pg_atomic_fetch_add_u64(&rc_shared->gens[rc_gen_slot(dbid, relid)], 1);
-	pg_atomic_fetch_add_u64(&rc_shared->invalidations, 1);
+	rc_counter_add(RC_CTR_INVALIDATIONS, 1);
 }
 
 /*
@@ -439,7 +439,7 @@ rc_finish_slots(const int32 *slots, int n, bool epoch, bool bump)
 		if (epoch)
 			pg_atomic_fetch_add_u64(&rc_shared->epoch, 1);
 		if (n > 0 || epoch)
-			pg_atomic_fetch_add_u64(&rc_shared->invalidations, n + (epoch ? 1 : 0));
+			rc_counter_add(RC_CTR_INVALIDATIONS, n + (epoch ? 1 : 0));
 	}
 	for (i = 0; i < n; i++)
 		pg_atomic_fetch_sub_u32(&rc_shared->inflight[slots[i]], 1);

@@ -53,6 +53,7 @@
 #include "utils/bytea.h"
 #include "utils/float.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_locale.h"
@@ -67,15 +68,46 @@
  * printed are part of the key (rc_key_settings).  Planner settings are
  * absent on purpose: they change plans, not results.  client_encoding is
  * absent because conversion happens when the rows are sent, after the
- * cache.  The exported variables behind the settings are read directly
- * (a GetConfigOption() call per setting would cost more than the rest of
- * the lookup); timezone_abbreviations has no exported variable.
+ * cache.  The variables behind the settings are read directly (a
+ * GetConfigOption() call per setting would cost more than the rest of the
+ * lookup).
  */
 static void
 rc_key_str(StringInfo key, const char *v)
 {
 	appendStringInfoString(key, v ? v : "");
 	appendStringInfoChar(key, '\0');
+}
+
+/*
+ * The value of timezone_abbreviations, which has no exported variable:
+ * the GUC's own variable is found once (built-in GUC records never move)
+ * and read directly afterwards.
+ */
+static const char *
+rc_tz_abbreviations(void)
+{
+	static char **var = NULL;
+
+	if (var == NULL)
+	{
+		struct config_generic **vars = get_guc_variables();
+		int			n = GetNumConfigOptions();
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			if (vars[i]->vartype == PGC_STRING &&
+				strcmp(vars[i]->name, "timezone_abbreviations") == 0)
+			{
+				var = ((struct config_string *) vars[i])->variable;
+				break;
+			}
+		}
+		if (var == NULL)
+			return GetConfigOption("timezone_abbreviations", true, false);
+	}
+	return *var;
 }
 
 static void
@@ -103,7 +135,7 @@ rc_key_settings(StringInfo key)
 	rc_key_str(key, locale_numeric);
 	rc_key_str(key, locale_time);
 	rc_key_str(key, TSCurrentConfig);
-	rc_key_str(key, GetConfigOption("timezone_abbreviations", true, false));
+	rc_key_str(key, rc_tz_abbreviations());
 }
 
 typedef struct RcWalkContext
@@ -557,9 +589,8 @@ rc_build_query_key(Query *parse, const char *query_string, uint64 consts,
 }
 
 /*
- * Build the key and the dependency list of a top-level SELECT.  Returns
- * RC_OK, or the bypass reason when the parameters or dependencies cannot
- * be keyed.
+ * Build the key of a top-level SELECT's execution.  Returns RC_OK, or
+ * RC_BYPASS_PARAMS when its parameters cannot be keyed.
  */
 RcReason
 rc_build_key(QueryDesc *qd, RcLookup *lk)
@@ -606,6 +637,18 @@ rc_build_key(QueryDesc *qd, RcLookup *lk)
 			   qd->sourceText ? qd->sourceText : "",
 			   pstmt->stmt_location, pstmt->stmt_len);
 	lk->plansig = ((uint64) sig_hi << 32) | sig_lo;
+	return RC_OK;
+}
+
+/*
+ * The dependencies of a top-level SELECT's plan, into lk.  Returns RC_OK,
+ * or RC_BYPASS_TOO_MANY_RELATIONS.
+ */
+RcReason
+rc_build_deps(PlannedStmt *pstmt, RcLookup *lk)
+{
+	ListCell   *lc;
+	int			i;
 
 	/*
 	 * Dependencies: every relation of the plan, and the relation behind each

@@ -28,6 +28,7 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/memutils.h"
 
@@ -179,14 +180,13 @@ rc_shmem_startup(void)
 		rc_shared->dsa_tranche = LWLockNewTrancheId();
 		pg_atomic_init_u64(&rc_shared->epoch, 1);
 		pg_atomic_init_u32(&rc_shared->epoch_inflight, 0);
-		pg_atomic_init_u64(&rc_shared->hits, 0);
-		pg_atomic_init_u64(&rc_shared->hits_before_planning, 0);
-		pg_atomic_init_u64(&rc_shared->misses, 0);
-		pg_atomic_init_u64(&rc_shared->stores, 0);
-		pg_atomic_init_u64(&rc_shared->evictions, 0);
-		pg_atomic_init_u64(&rc_shared->invalidations, 0);
-		for (i = 0; i < RC_NREASONS; i++)
-			pg_atomic_init_u64(&rc_shared->reasons[i], 0);
+		for (i = 0; i < RC_NSTRIPES; i++)
+		{
+			int			c;
+
+			for (c = 0; c < RC_NCOUNTERS; c++)
+				pg_atomic_init_u64(&rc_shared->stripes[i].c[c], 0);
+		}
 		pg_atomic_init_u64(&rc_shared->memory_used, 0);
 		pg_atomic_init_u32(&rc_shared->nentries, 0);
 		pg_atomic_init_u32(&rc_shared->clock_hand, 0);
@@ -273,7 +273,40 @@ void
 rc_count(RcReason reason)
 {
 	if (rc_shared)
-		pg_atomic_fetch_add_u64(&rc_shared->reasons[reason], 1);
+		rc_counter_add(RC_CTR_REASONS + reason, 1);
+}
+
+/* Add n to a statistics counter, in this backend's stripe */
+void
+rc_counter_add(int counter, uint64 n)
+{
+	int			stripe = MyProc ? MyProc->pgprocno % RC_NSTRIPES : 0;
+
+	pg_atomic_fetch_add_u64(&rc_shared->stripes[stripe].c[counter], n);
+}
+
+/* The value of a statistics counter: the sum of its stripes */
+uint64
+rc_counter_sum(int counter)
+{
+	uint64		sum = 0;
+	int			i;
+
+	for (i = 0; i < RC_NSTRIPES; i++)
+		sum += pg_atomic_read_u64(&rc_shared->stripes[i].c[counter]);
+	return sum;
+}
+
+/* Set every statistics counter to zero */
+void
+rc_counters_reset(void)
+{
+	int			i;
+	int			c;
+
+	for (i = 0; i < RC_NSTRIPES; i++)
+		for (c = 0; c < RC_NCOUNTERS; c++)
+			pg_atomic_write_u64(&rc_shared->stripes[i].c[c], 0);
 }
 
 static inline LWLock *
@@ -510,7 +543,7 @@ rc_evict_one(Size *freed)
 		}
 		LWLockRelease(lock);
 		if (done)
-			pg_atomic_fetch_add_u64(&rc_shared->evictions, 1);
+			rc_counter_add(RC_CTR_EVICTIONS, 1);
 	}
 	/* a lost race still made progress for somebody: try again */
 	return true;
@@ -648,7 +681,7 @@ rc_store(RcLookup *lk, TupleDesc tupdesc, StringInfo tuples, uint64 ntuples)
 	pg_atomic_fetch_add_u32(&rc_shared->nentries, 1);
 	LWLockRelease(lock);
 
-	pg_atomic_fetch_add_u64(&rc_shared->stores, 1);
+	rc_counter_add(RC_CTR_STORES, 1);
 	return RC_OK;
 }
 

@@ -249,6 +249,34 @@ typedef struct RcEntryData
 	/* variable-length parts follow */
 } RcEntryData;
 
+/*
+ * Statistics counters.  Every backend adds to the stripe of its PGPROC
+ * number, each stripe on cache lines of its own, so that hits and misses
+ * in different backends never write the same cache line; the views sum
+ * the stripes.
+ */
+#define RC_NSTRIPES			16
+
+typedef enum RcCounter
+{
+	RC_CTR_HITS,
+	RC_CTR_HITS_BEFORE_PLANNING,	/* included in hits */
+	RC_CTR_MISSES,
+	RC_CTR_STORES,
+	RC_CTR_EVICTIONS,
+	RC_CTR_INVALIDATIONS,
+	RC_CTR_REASONS				/* then one counter per RcReason */
+} RcCounter;
+
+#define RC_NCOUNTERS		(RC_CTR_REASONS + RC_NREASONS)
+
+typedef union RcStripe
+{
+	pg_atomic_uint64 c[RC_NCOUNTERS];
+	char		pad[TYPEALIGN(PG_CACHE_LINE_SIZE,
+							  RC_NCOUNTERS * sizeof(pg_atomic_uint64))];
+} RcStripe;
+
 /* Shared state, one struct in the main shared memory segment */
 typedef struct RcShared
 {
@@ -260,14 +288,8 @@ typedef struct RcShared
 	pg_atomic_uint64 epoch;
 	pg_atomic_uint32 epoch_inflight;
 
-	/* statistics */
-	pg_atomic_uint64 hits;
-	pg_atomic_uint64 hits_before_planning;	/* included in hits */
-	pg_atomic_uint64 misses;
-	pg_atomic_uint64 stores;
-	pg_atomic_uint64 evictions;
-	pg_atomic_uint64 invalidations;
-	pg_atomic_uint64 reasons[RC_NREASONS];
+	/* statistics: counters striped by backend (rc_counter_add) */
+	RcStripe	stripes[RC_NSTRIPES];
 	pg_atomic_uint64 memory_used;
 	pg_atomic_uint32 nentries;
 	slock_t		mutex;			/* protects stats_reset and free list */
@@ -328,6 +350,7 @@ typedef struct RcLookup
 	uint64		epoch;
 	uint64		plansig;
 	bool		inflight_seen;	/* some dependency was in flight at capture */
+	bool		missed;			/* looked up before planning, and missed */
 } RcLookup;
 
 /* GUCs (rc_hooks.c) */
@@ -348,6 +371,9 @@ extern void rc_require_loaded(void);
 extern RcSlot *rc_slots(void);
 extern uint32 rc_gen_slot(Oid dbid, Oid relid);
 extern void rc_count(RcReason reason);
+extern void rc_counter_add(int counter, uint64 n);
+extern uint64 rc_counter_sum(int counter);
+extern void rc_counters_reset(void);
 extern bool rc_lookup(RcLookup *lk, TupleDesc tupdesc, bool check_writes,
 					  char **data, Size *len, uint64 *ntuples);
 extern RcReason rc_store(RcLookup *lk, TupleDesc tupdesc, StringInfo tuples,
@@ -363,6 +389,7 @@ extern List *rc_query_relations(Query *parse);
 extern RcReason rc_plan_verdict(PlannedStmt *pstmt, bool *has_marker);
 extern RcReason rc_check_relations(List *rtable);
 extern RcReason rc_build_key(QueryDesc *qd, RcLookup *lk);
+extern RcReason rc_build_deps(PlannedStmt *pstmt, RcLookup *lk);
 extern void rc_build_query_key(Query *parse, const char *query_string,
 							   uint64 consts, uint64 sig, RcLookup *lk);
 extern bool rc_table_enabled(Oid relid);
