@@ -10,17 +10,25 @@ FROM generate_series(1, 2000000) g;
 ANALYZE demo_sales;
 
 \timing on
--- the first run executes (a miss) and stores the result
+-- the first run executes (a miss); a result is stored when its query
+-- comes back (admission on second sight, result_cache.store_first_miss),
+-- so the second run executes again and stores it
 SELECT region, count(*), sum(amount) FROM demo_sales
 WHERE region < 5 GROUP BY region ORDER BY region;
--- the second run is answered from shared memory: no plan is executed
+SELECT region, count(*), sum(amount) FROM demo_sales
+WHERE region < 5 GROUP BY region ORDER BY region;
+-- the third run is answered from shared memory, before planning: no plan
+-- is made or executed
 SELECT region, count(*), sum(amount) FROM demo_sales
 WHERE region < 5 GROUP BY region ORDER BY region;
 \timing off
 
--- a write to the table invalidates the result when it commits
+-- a write to the table invalidates the result when it commits; the next
+-- run executes and stores the new result at once (the query was seen)
 UPDATE demo_sales SET amount = amount + 1000000 WHERE id = 1;
 \timing on
+SELECT region, count(*), sum(amount) FROM demo_sales
+WHERE region < 5 GROUP BY region ORDER BY region;
 SELECT region, count(*), sum(amount) FROM demo_sales
 WHERE region < 5 GROUP BY region ORDER BY region;
 \timing off
@@ -28,7 +36,8 @@ WHERE region < 5 GROUP BY region ORDER BY region;
 -- never cached: volatile functions, FOR UPDATE, ... (counted by reason)
 SELECT count(*) FROM demo_sales WHERE amount > random() * 1000;
 
-SELECT hits, misses, stores, bypasses, invalidations, entries,
+SELECT hits, hits_before_planning, misses, stores, bypasses, invalidations,
+       entries,
        pg_size_pretty(memory_used) AS memory_used,
        pg_size_pretty(memory_limit) AS memory_limit
 FROM result_cache.stats;

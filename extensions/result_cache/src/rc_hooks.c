@@ -61,7 +61,7 @@ int			rc_max_memory_kb = 65536;
 int			rc_max_entries = 16384;
 int			rc_max_entry_size_kb = 1024;
 double		rc_min_exec_time = 0.0;
-bool		rc_store_first_miss = true;
+bool		rc_store_first_miss = false;
 int			rc_debug_pause_at = RC_PAUSE_NONE;
 
 static const struct config_enum_entry rc_mode_options[] = {
@@ -216,7 +216,7 @@ _PG_init(void)
 	DefineCustomBoolVariable("result_cache.store_first_miss",
 							 "Stores a result the first time its query misses.",
 							 "Off: a result is stored only when its query missed recently before (admission on second sight), so that one-off queries cost no copy and no eviction.",
-							 &rc_store_first_miss, true, PGC_SUSET, 0,
+							 &rc_store_first_miss, false, PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomEnumVariable("result_cache.debug_pause_at",
 							 "Test only: wait on an advisory lock at this point.",
