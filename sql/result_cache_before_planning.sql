@@ -5,11 +5,12 @@
 -- goes through this path on its hits (invalidation, settings, RLS,
 -- REVOKE).  This file tests what is specific to it: which statements
 -- qualify, and the checks made without a plan: own writes to partitions
--- and inheritance children (which only the plan lists), privileges lost
--- without any invalidation (role membership) at every query level and
--- through views, and the signature of what the names resolved to when
--- compute_query_id is off.  The row description of a hit served this way
--- is compared with the cache off in t/006_result_cache_protocol.pl.
+-- (which only the plan lists), inheritance parents (planned), privileges
+-- at every query level and through views, and the signature of what the
+-- names resolved to when compute_query_id is off.  The row description of
+-- a hit served this way (typmods included) is compared with the cache off
+-- in t/006_result_cache_protocol.pl, and so is the Bind of a prepared
+-- statement analysed again.
 --
 -- rc_path() reports how the hits since its previous call were served:
 -- "before planning" (stats.hits_before_planning) or "planned" (the other
@@ -93,7 +94,9 @@ SELECT count(*), sum(price) FROM items WHERE id <= 50;
 SELECT rc_last(), rc_path();
 
 -- Own writes: the query names only the parent, the entry depends on the
--- partitions and inheritance children the planner added
+-- partitions the planner added.  (A parent with inheritance children is
+-- planned: the planner leaves other sessions' temporary children out, so
+-- only the plan tells; specs/result_cache_temp_child.spec.)
 CREATE TABLE parted (k int, v int) PARTITION BY RANGE (k);
 CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10);
 CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (10) TO (20);
@@ -124,8 +127,9 @@ SELECT sum(v) FROM parted;
 ROLLBACK;
 SELECT rc_last(), rc_path();
 
--- Privileges lost through role membership send no invalidation: the entry
--- stays valid and the hit must check them, at every level of the query
+-- Privileges, checked on every hit at every level of the query.  A change
+-- of role membership (which sends no relation invalidation) invalidates
+-- every entry; the hit checks them too.
 CREATE ROLE regress_rc_bp_group;
 CREATE ROLE regress_rc_bp_reader;
 CREATE ROLE regress_rc_bp_owner;
@@ -151,7 +155,9 @@ REVOKE regress_rc_bp_group FROM regress_rc_bp_reader;
 SET ROLE regress_rc_bp_reader;
 -- the sublink's table: denied
 SELECT count(*) FROM items WHERE id IN (SELECT id FROM hidden);
--- the view is checked as its owner, who is still a member: allowed
+-- the view is checked as its owner, who is still a member: allowed (the
+-- REVOKE invalidated the entry: a miss)
+SELECT count(*) FROM hidden_view;
 SELECT count(*) FROM hidden_view;
 RESET ROLE;
 SELECT rc_last(), rc_path();
@@ -160,7 +166,14 @@ SET ROLE regress_rc_bp_reader;
 SELECT count(*) FROM hidden_view;
 RESET ROLE;
 SELECT rc_last(), rc_path();
--- column privileges, lost the same way
+-- a CTE that is never referenced is not planned, and an execution does not
+-- check its table: a hit does not refuse it either (it is planned)
+SET ROLE regress_rc_bp_reader;
+WITH unused AS (SELECT * FROM hidden) SELECT count(*) FROM items;
+WITH unused AS (SELECT * FROM hidden) SELECT count(*) FROM items;
+RESET ROLE;
+SELECT rc_last(), rc_path();
+-- column privileges
 CREATE TABLE cols (id int, secret text);
 INSERT INTO cols VALUES (1, 's');
 GRANT SELECT (id, secret) ON cols TO regress_rc_bp_group;
@@ -174,6 +187,21 @@ REVOKE regress_rc_bp_group FROM regress_rc_bp_reader;
 SET ROLE regress_rc_bp_reader;
 SELECT id, secret FROM cols;
 SELECT id FROM cols;
+RESET ROLE;
+SELECT rc_last(), rc_path();
+-- EXECUTE privileges on functions, held through a membership
+CREATE FUNCTION bp_secret(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+	AS 'BEGIN RETURN $1 * 10; END';
+REVOKE EXECUTE ON FUNCTION bp_secret(int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION bp_secret(int) TO regress_rc_bp_group;
+GRANT regress_rc_bp_group TO regress_rc_bp_reader;
+SET ROLE regress_rc_bp_reader;
+SELECT bp_secret(id) FROM items WHERE id = 2;
+SELECT bp_secret(id) FROM items WHERE id = 2;
+RESET ROLE;
+REVOKE regress_rc_bp_group FROM regress_rc_bp_reader;
+SET ROLE regress_rc_bp_reader;
+SELECT bp_secret(id) FROM items WHERE id = 2;
 RESET ROLE;
 SELECT rc_last(), rc_path();
 

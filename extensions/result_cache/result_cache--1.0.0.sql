@@ -35,7 +35,7 @@ COMMENT ON FUNCTION result_cache.stats_row() IS
 CREATE VIEW result_cache.stats AS
 	SELECT * FROM result_cache.stats_row();
 COMMENT ON VIEW result_cache.stats IS
-'result_cache counters: hits, misses, stores, bypasses, rejects, evictions, invalidations, entries and memory in use';
+'result_cache counters: hits (and how many of them were served before planning), misses, stores, bypasses, rejects, evictions, invalidations, entries and memory in use';
 
 CREATE FUNCTION result_cache.reason_counts(
 	OUT kind text,

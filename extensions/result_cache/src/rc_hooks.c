@@ -29,6 +29,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
@@ -42,11 +43,14 @@
 #include "parser/parsetree.h"
 #include "portability/instr_time.h"
 #include "storage/ipc.h"
+#include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
 #include "utils/queryjumble.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -107,6 +111,7 @@ typedef struct RcQueryState
 	RcLookup   *lk;
 	bool		hit;
 	bool		standin;		/* served before planning: never execute */
+	Size		off;			/* hit: bytes of data already sent */
 	bool		ran;
 	char	   *data;			/* hit: copy of the stored tuples */
 	Size		len;
@@ -136,6 +141,8 @@ static Query *rc_simple_query = NULL;
 static PlannedStmt *rc_missed_pstmt = NULL;
 static RcLookup *rc_missed_lk = NULL;
 static PlannedStmt *rc_standin_pstmt = NULL;
+static uint32 rc_standin_serial = 0;	/* of rc_standin_pstmt */
+static uint32 rc_standin_counter = 0;
 static char *rc_standin_data = NULL;
 static Size rc_standin_len = 0;
 static uint64 rc_standin_ntuples = 0;
@@ -362,6 +369,7 @@ rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
 	char	   *data;
 	Size		len;
 	uint64		ntuples;
+	int32	   *typmods;
 	Result	   *res;
 	PlannedStmt *pstmt;
 	PlanInvalItem *marker;
@@ -375,18 +383,46 @@ rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
 	rtes = rc_query_relations(parse);
 	if (rtes == NIL || rc_check_relations(rtes) != RC_OK)
 		return NULL;
+	foreach(lc, rtes)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		/* own writes to a relation named here: no need to look (I3) */
+		if (rc_xact_wrote_deps(1, &rte->relid))
+			return NULL;
+
+		/*
+		 * The children of an inheritance parent are only known to the
+		 * planner, which leaves out other sessions' temporary ones: the entry
+		 * another session stored may lack this session's (and
+		 * rc_check_relations would refuse them).  Plan it.
+		 */
+		if (rte->inh && rte->relkind == RELKIND_RELATION &&
+			has_subclass(rte->relid))
+			return NULL;
+	}
 	tupdesc = ExecCleanTypeFromTL(parse->targetList);
 	if (rc_has_record_column(tupdesc))
 		return NULL;
 
-	/* a role that may not read a relation never touches the cache */
-	ExecCheckRTPerms(rtes, true);
-
 	lk = palloc0(sizeof(RcLookup));
 	rc_build_query_key(parse, query_string, consts, sig, lk);
-	if (!rc_lookup(lk, tupdesc, true, &data, &len, &ntuples))
+	typmods = palloc(Max(tupdesc->natts, 1) * sizeof(int32));
+	if (!rc_lookup(lk, tupdesc, true, &data, &len, &ntuples, typmods))
 	{
 		*missed = lk;
+		return NULL;
+	}
+
+	/*
+	 * The privileges an execution would check, on every relation of every
+	 * query level (views as their owner).  This may refuse what the planner
+	 * would leave out (a CTE never referenced, a sublink folded away): then
+	 * plan, and let the execution decide.
+	 */
+	if (!ExecCheckRTPerms(rtes, false))
+	{
+		pfree(data);
 		return NULL;
 	}
 
@@ -398,10 +434,12 @@ rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
 
 		if (tle->resjunk)
 			continue;
+		/* the typmod of the plan that stored the entry (folding may set it) */
 		ntle = makeTargetEntry((Expr *) makeNullConst(exprType(expr),
-													  exprTypmod(expr),
+													  typmods[resno - 1],
 													  exprCollation(expr)),
-							   resno++, tle->resname, false);
+							   resno, tle->resname, false);
+		resno++;
 		ntle->resorigtbl = tle->resorigtbl;
 		ntle->resorigcol = tle->resorigcol;
 		tlist = lappend(tlist, ntle);
@@ -412,16 +450,25 @@ rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
 
 	marker = makeNode(PlanInvalItem);
 	marker->cacheId = RC_STANDIN_CACHEID;
+	marker->hashValue = ++rc_standin_counter;
 
+	/*
+	 * Should a plan cache keep it (see rc_planner), it is valid for this
+	 * transaction and this role only, and rc_ExecutorStart invalidates it at
+	 * its first use anyway.
+	 */
 	pstmt = makeNode(PlannedStmt);
 	pstmt->commandType = CMD_SELECT;
 	pstmt->queryId = parse->queryId;
 	pstmt->canSetTag = parse->canSetTag;
+	pstmt->transientPlan = true;
+	pstmt->dependsOnRole = true;
 	pstmt->planTree = (Plan *) res;
 	pstmt->invalItems = list_make1(marker);
 	pstmt->stmt_location = parse->stmt_location;
 	pstmt->stmt_len = parse->stmt_len;
 
+	rc_standin_serial = marker->hashValue;
 	rc_standin_pstmt = pstmt;
 	rc_standin_data = data;
 	rc_standin_len = len;
@@ -436,14 +483,19 @@ rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
  * others are never served from the cache.
  *
  * A simple-protocol SELECT is served before planning when it hits
- * (rc_plan_hit).  Only exec_simple_query's plans qualify, because they are
- * used once and never kept: the Query must be the one the latest
- * top-level analysis made (rc_post_parse_analyze: source text equal to
- * debug_query_string, no parameter hooks), planned with that text, no
- * parameters and exec_simple_query's cursor options.  The extended
- * protocol also analyses with source text equal to debug_query_string
- * when a cached plan is revalidated, but plans a copy of that Query, so it
- * never matches.
+ * (rc_plan_hit): exec_simple_query's plans are used once and never kept.
+ * The Query must be the one the latest top-level analysis made
+ * (rc_post_parse_analyze: source text equal to debug_query_string, no
+ * parameter hooks), planned with that text, no parameters and
+ * exec_simple_query's cursor options.  One path of the extended protocol
+ * matches too: a Bind that revalidates a cached statement without
+ * parameters re-analyses it with debug_query_string as its text and plans
+ * that very Query (RevalidateCachedQuery, BuildCachedPlan).  The plan
+ * cache then keeps a copy of the stand-in, which rc_ExecutorStart
+ * recognises by its serial number, serves (the portal may fetch it in
+ * parts), and invalidates, so that the next Bind plans again; the
+ * stand-in is also marked transient and role-dependent, so no later
+ * transaction or other role could reuse it.
  */
 static PlannedStmt *
 rc_planner(Query *parse, const char *query_string, int cursorOptions,
@@ -524,6 +576,7 @@ rc_planner(Query *parse, const char *query_string, int cursorOptions,
 										 rc_item(RC_SIG_LO_CACHEID, (uint32) sig));
 			result->invalItems = lappend(result->invalItems,
 										 rc_item(RC_SIG_HI_CACHEID, (uint32) (sig >> 32)));
+			rc_plan_type_deps(result);
 		}
 	}
 	if (missed != NULL)
@@ -565,7 +618,7 @@ rc_dest_is_client(DestReceiver *dest)
  * bypasses the cache.
  */
 static RcLookup *
-rc_prepare(QueryDesc *qd, int eflags)
+rc_prepare(QueryDesc *qd, int eflags, RcLookup *missed)
 {
 	PlannedStmt *pstmt = qd->plannedstmt;
 	bool		has_marker;
@@ -597,10 +650,10 @@ rc_prepare(QueryDesc *qd, int eflags)
 		return NULL;
 	}
 
-	if (rc_missed_pstmt != NULL && pstmt == rc_missed_pstmt)
+	if (missed != NULL)
 	{
 		/* the planner hook built this key and missed: no second lookup */
-		lk = rc_missed_lk;
+		lk = missed;
 		lk->missed = true;
 		r = RC_OK;
 	}
@@ -609,8 +662,6 @@ rc_prepare(QueryDesc *qd, int eflags)
 		lk = palloc0(sizeof(RcLookup));
 		r = rc_build_key(qd, lk);
 	}
-	rc_missed_pstmt = NULL;
-	rc_missed_lk = NULL;
 	if (r == RC_OK)
 		r = rc_build_deps(pstmt, lk);
 	if (r != RC_OK)
@@ -694,6 +745,7 @@ rc_start_standin(QueryDesc *queryDesc, int eflags)
 	RcQueryState *st;
 
 	rc_standin_pstmt = NULL;
+	rc_standin_serial = 0;
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
@@ -722,14 +774,32 @@ static void
 rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	RcLookup   *lk = NULL;
+	PlannedStmt *missed_pstmt = NULL;
+	RcLookup   *missed_lk = NULL;
 
-	if (rc_standin_pstmt != NULL && queryDesc->plannedstmt == rc_standin_pstmt)
+	if (rc_is_standin(queryDesc->plannedstmt))
 	{
+		PlannedStmt *pstmt = queryDesc->plannedstmt;
+
+		if (rc_standin_pstmt == NULL ||
+			((PlanInvalItem *) linitial(pstmt->invalItems))->hashValue != rc_standin_serial)
+			rc_standin_lost();
+		if (pstmt != rc_standin_pstmt && ActivePortal != NULL &&
+			ActivePortal->cplan != NULL)
+			ActivePortal->cplan->is_valid = false;	/* a plan cache's copy */
 		rc_start_standin(queryDesc, eflags);
 		return;
 	}
-	if (rc_is_standin(queryDesc->plannedstmt))
-		rc_standin_lost();
+
+	/* the key of a pre-planning miss is for the plan made right after it */
+	if (exec_nested_level == 0 && plan_nested_level == 0)
+	{
+		missed_pstmt = rc_missed_pstmt;
+		missed_lk = rc_missed_lk;
+		rc_missed_pstmt = NULL;
+		rc_missed_lk = NULL;
+	}
+
 	if (rc_shared != NULL)
 	{
 		rc_note_writes(queryDesc, eflags);
@@ -744,7 +814,8 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		if (exec_nested_level == 0 && plan_nested_level == 0 &&
 			queryDesc->operation == CMD_SELECT &&
 			queryDesc->dest->mydest == DestNone)
-			lk = rc_prepare(queryDesc, eflags);
+			lk = rc_prepare(queryDesc, eflags,
+							queryDesc->plannedstmt == missed_pstmt ? missed_lk : NULL);
 		else if (exec_nested_level == 0 && plan_nested_level == 0 &&
 				 queryDesc->plannedstmt->hasModifyingCTE &&
 				 rc_mode != RC_MODE_OFF && rc_enabled)
@@ -776,7 +847,7 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		st->cxt = estate->es_query_cxt;
 		st->hit = !lk->missed &&
 			rc_lookup(lk, queryDesc->tupDesc, false, &st->data, &st->len,
-					  &st->ntuples);
+					  &st->ntuples, NULL);
 		st->cb.func = rc_forget_state;
 		st->cb.arg = st;
 		MemoryContextRegisterResetCallback(estate->es_query_cxt, &st->cb);
@@ -786,15 +857,18 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	}
 }
 
-/* Send the stored rows of a hit to the portal's receiver */
+/*
+ * Send the stored rows of a hit to the portal's receiver: all of them, or
+ * (count > 0, a stand-in fetched in parts) the next count.
+ */
 static void
-rc_serve_hit(QueryDesc *qd, RcQueryState *st, bool execute_once)
+rc_serve_hit(QueryDesc *qd, RcQueryState *st, bool execute_once,
+			 uint64 count)
 {
 	EState	   *estate = qd->estate;
 	DestReceiver *dest = qd->dest;
 	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
 	TupleTableSlot *slot;
-	Size		off = 0;
 
 	if (!execute_once)
 		qd->already_executed = true;	/* as standard_ExecutorRun */
@@ -804,15 +878,15 @@ rc_serve_hit(QueryDesc *qd, RcQueryState *st, bool execute_once)
 	slot = MakeSingleTupleTableSlot(qd->tupDesc, &TTSOpsMinimalTuple);
 	dest->rStartup(dest, qd->operation, qd->tupDesc);
 	estate->es_processed = 0;
-	while (off < st->len)
+	while (st->off < st->len && (count == 0 || estate->es_processed < count))
 	{
-		MinimalTuple tup = (MinimalTuple) (st->data + off);
+		MinimalTuple tup = (MinimalTuple) (st->data + st->off);
 
 		ExecStoreMinimalTuple(tup, slot, false);
 		estate->es_processed++;
+		st->off += MAXALIGN(tup->t_len);
 		if (!dest->receiveSlot(slot, dest))
 			break;
-		off += MAXALIGN(tup->t_len);
 	}
 	dest->rShutdown(dest);
 	ExecDropSingleTupleTableSlot(slot);
@@ -939,10 +1013,11 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 		if (st != NULL && st->standin)
 		{
 			/*
-			 * exec_simple_query runs its portal once, forward, to the end;
-			 * anything else would execute the stand-in's NULL constants.
+			 * Forward only (its portal cannot scroll: a Result node without
+			 * input does not support backward scans), in one go or, from a
+			 * Bind's portal, in parts.
 			 */
-			if (st->ran || count != 0 || !ScanDirectionIsForward(direction))
+			if (!ScanDirectionIsForward(direction))
 				rc_standin_lost();
 			st->ran = true;
 		}
@@ -971,7 +1046,7 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 		rc_counter_add(RC_CTR_HITS, 1);
 		if (st->standin)
 			rc_counter_add(RC_CTR_HITS_BEFORE_PLANNING, 1);
-		rc_serve_hit(queryDesc, st, execute_once);
+		rc_serve_hit(queryDesc, st, execute_once, st->standin ? count : 0);
 		return;
 	}
 

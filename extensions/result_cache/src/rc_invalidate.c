@@ -314,10 +314,12 @@ rc_pause(RcPause point)
 }
 
 /*
- * Catalog caches whose changes can change a cached result without any
- * relation being invalidated: functions (CREATE OR REPLACE FUNCTION),
- * operators, casts, aggregates, collations, enums, domain constraints and
- * text search objects.  A transaction that changed one of them invalidates
+ * Catalog caches whose changes can change a cached result, or who may read
+ * it, without any relation being invalidated: functions (CREATE OR REPLACE
+ * FUNCTION, REVOKE EXECUTE), operators, casts, aggregates, collations,
+ * enums, domain constraints, text search objects, and roles (membership,
+ * which grants privileges on tables and functions, and attributes such as
+ * BYPASSRLS).  A transaction that changed one of them invalidates
  * the whole cache (the epoch): such DDL is rare, and its messages carry
  * only hash values, not OIDs.
  */
@@ -327,6 +329,9 @@ rc_catcache_matters(int cacheid)
 	switch (cacheid)
 	{
 		case AGGFNOID:
+		case AUTHMEMMEMROLE:
+		case AUTHMEMROLEMEM:
+		case AUTHOID:
 		case CASTSOURCETARGET:
 		case COLLOID:
 		case CONSTROID:

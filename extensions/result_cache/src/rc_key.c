@@ -653,10 +653,13 @@ rc_build_deps(PlannedStmt *pstmt, RcLookup *lk)
 	/*
 	 * Dependencies: every relation of the plan, and the relation behind each
 	 * named composite type among the result columns (ALTER TYPE sends a
-	 * relcache invalidation for it).
+	 * relcache invalidation for it), which the planner hook listed
+	 * (rc_plan_type_deps).
 	 */
-	lk->ndeps = list_length(pstmt->relationOids) +
-		list_length(pstmt->planTree->targetlist);
+	lk->ndeps = list_length(pstmt->relationOids);
+	foreach(lc, pstmt->invalItems)
+		if (((PlanInvalItem *) lfirst(lc))->cacheId == RC_TYPREL_CACHEID)
+		lk->ndeps++;
 	if (lk->ndeps > RC_MAX_DEPS)
 		return RC_BYPASS_TOO_MANY_RELATIONS;
 	lk->deps = palloc(Max(lk->ndeps, 1) * sizeof(Oid));
@@ -664,6 +667,27 @@ rc_build_deps(PlannedStmt *pstmt, RcLookup *lk)
 	i = 0;
 	foreach(lc, pstmt->relationOids)
 		lk->deps[i++] = lfirst_oid(lc);
+	foreach(lc, pstmt->invalItems)
+	{
+		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
+
+		if (item->cacheId == RC_TYPREL_CACHEID)
+			lk->deps[i++] = (Oid) item->hashValue;
+	}
+	Assert(i == lk->ndeps);
+	return RC_OK;
+}
+
+/*
+ * Planner hook, on a cacheable plan: list the relations behind the named
+ * composite types (or arrays of them) among the result columns as marker
+ * items, so that each execution does not look the types up again.
+ */
+void
+rc_plan_type_deps(PlannedStmt *pstmt)
+{
+	ListCell   *lc;
+
 	foreach(lc, pstmt->planTree->targetlist)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
@@ -677,8 +701,12 @@ rc_build_deps(PlannedStmt *pstmt, RcLookup *lk)
 		elem = get_element_type(t);
 		typrelid = get_typ_typrelid(OidIsValid(elem) ? getBaseType(elem) : t);
 		if (OidIsValid(typrelid))
-			lk->deps[i++] = typrelid;
+		{
+			PlanInvalItem *item = makeNode(PlanInvalItem);
+
+			item->cacheId = RC_TYPREL_CACHEID;
+			item->hashValue = (uint32) typrelid;
+			pstmt->invalItems = lappend(pstmt->invalItems, item);
+		}
 	}
-	lk->ndeps = i;
-	return RC_OK;
 }

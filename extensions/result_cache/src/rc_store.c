@@ -337,10 +337,16 @@ rc_entry_types(RcEntryData *e)
 	return (Oid *) ((char *) rc_entry_gens(e) + e->ndeps * sizeof(uint64));
 }
 
+static inline int32 *
+rc_entry_typmods(RcEntryData *e)
+{
+	return (int32 *) ((char *) rc_entry_types(e) + e->natts * sizeof(Oid));
+}
+
 static inline char *
 rc_entry_key(RcEntryData *e)
 {
-	return (char *) rc_entry_types(e) + e->natts * sizeof(Oid);
+	return (char *) rc_entry_typmods(e) + e->natts * sizeof(int32);
 }
 
 static inline char *
@@ -358,6 +364,7 @@ rc_entry_header_size(int ndeps, int natts, int keylen)
 	sz += MAXALIGN(ndeps * sizeof(Oid));
 	sz += ndeps * sizeof(uint64);
 	sz += natts * sizeof(Oid);
+	sz += natts * sizeof(int32);
 	sz += keylen;
 	return MAXALIGN(sz);
 }
@@ -385,10 +392,12 @@ rc_types_match(RcEntryData *e, TupleDesc tupdesc)
  * caller knows only the query's tables, not the plan's (partitions and
  * inheritance children come from the planner), so the test that this
  * transaction wrote none of them (I3) is made on the entry's dependencies.
+ * typmods, if not NULL, receives the type modifiers of the result columns
+ * of the plan that produced the entry (tupdesc->natts of them).
  */
 bool
 rc_lookup(RcLookup *lk, TupleDesc tupdesc, bool check_writes, char **data,
-		  Size *len, uint64 *ntuples)
+		  Size *len, uint64 *ntuples, int32 *typmods)
 {
 	dsa_area   *area = rc_get_area();
 	RcSlot	   *slots = rc_slots();
@@ -422,6 +431,8 @@ rc_lookup(RcLookup *lk, TupleDesc tupdesc, bool check_writes, char **data,
 			*ntuples = e->ntuples;
 			*data = palloc(Max(e->tuplen, 1));
 			memcpy(*data, rc_entry_tuples(e), e->tuplen);
+			if (typmods != NULL)
+				memcpy(typmods, rc_entry_typmods(e), e->natts * sizeof(int32));
 			pg_atomic_write_u64(&s->last_used, (uint64) GetCurrentTimestamp());
 			pg_atomic_fetch_add_u64(&s->hits, 1);
 			hit = true;
@@ -635,7 +646,10 @@ rc_store(RcLookup *lk, TupleDesc tupdesc, StringInfo tuples, uint64 ntuples)
 	memcpy(rc_entry_deps(e), lk->deps, lk->ndeps * sizeof(Oid));
 	memcpy(rc_entry_gens(e), lk->gens, lk->ndeps * sizeof(uint64));
 	for (i = 0; i < tupdesc->natts; i++)
+	{
 		rc_entry_types(e)[i] = TupleDescAttr(tupdesc, i)->atttypid;
+		rc_entry_typmods(e)[i] = TupleDescAttr(tupdesc, i)->atttypmod;
+	}
 	memcpy(rc_entry_key(e), lk->key.data, lk->key.len);
 	Assert(rc_entry_tuples(e) == (char *) e + hdr);
 	memcpy(rc_entry_tuples(e), tuples->data, tuples->len);

@@ -145,6 +145,8 @@
 /* the two halves of the query's signature (rc_query_hashes) */
 #define RC_SIG_LO_CACHEID	(-7246)
 #define RC_SIG_HI_CACHEID	(-7247)
+/* a relation behind a composite result column (rc_plan_type_deps) */
+#define RC_TYPREL_CACHEID	(-7249)
 /* marks a stand-in plan for a hit served before planning */
 #define RC_STANDIN_CACHEID	(-7248)
 
@@ -232,8 +234,8 @@ typedef struct RcSlot
 /*
  * The stored entry, in one DSA allocation:
  *	RcEntryData, then Oid deps[ndeps], uint64 gens[ndeps], Oid atttypes
- *	[natts], the key bytes, then (MAXALIGNed) the tuples: MinimalTuples,
- *	each starting on a MAXALIGN boundary.
+ *	[natts], int32 atttypmods[natts], the key bytes, then (MAXALIGNed) the
+ *	tuples: MinimalTuples, each starting on a MAXALIGN boundary.
  */
 typedef struct RcEntryData
 {
@@ -275,7 +277,11 @@ typedef union RcStripe
 	pg_atomic_uint64 c[RC_NCOUNTERS];
 	char		pad[TYPEALIGN(PG_CACHE_LINE_SIZE,
 							  RC_NCOUNTERS * sizeof(pg_atomic_uint64))];
-} RcStripe;
+}
+#if defined(pg_attribute_aligned)
+			pg_attribute_aligned(PG_CACHE_LINE_SIZE)
+#endif
+RcStripe;
 
 /* Shared state, one struct in the main shared memory segment */
 typedef struct RcShared
@@ -375,7 +381,8 @@ extern void rc_counter_add(int counter, uint64 n);
 extern uint64 rc_counter_sum(int counter);
 extern void rc_counters_reset(void);
 extern bool rc_lookup(RcLookup *lk, TupleDesc tupdesc, bool check_writes,
-					  char **data, Size *len, uint64 *ntuples);
+					  char **data, Size *len, uint64 *ntuples,
+					  int32 *typmods);
 extern RcReason rc_store(RcLookup *lk, TupleDesc tupdesc, StringInfo tuples,
 						 uint64 ntuples);
 extern void rc_remove_all(void);
@@ -390,6 +397,7 @@ extern RcReason rc_plan_verdict(PlannedStmt *pstmt, bool *has_marker);
 extern RcReason rc_check_relations(List *rtable);
 extern RcReason rc_build_key(QueryDesc *qd, RcLookup *lk);
 extern RcReason rc_build_deps(PlannedStmt *pstmt, RcLookup *lk);
+extern void rc_plan_type_deps(PlannedStmt *pstmt);
 extern void rc_build_query_key(Query *parse, const char *query_string,
 							   uint64 consts, uint64 sig, RcLookup *lk);
 extern bool rc_table_enabled(Oid relid);

@@ -14,7 +14,10 @@
  *				six times per query, round robin over the queries (so that
  *				one statement runs with different parameters in turn, and
  *				past the point where the plan cache switches to a generic
- *				plan), text results on odd passes, binary on even ones
+ *				plan), text results on odd passes, binary on even ones;
+ *				passes 3 and 5 start with DISCARD PLANS, so that their Binds
+ *				analyse and plan again (the statements without parameters
+ *				can then be served before planning)
  *
  * and prints one line per execution: "<mode>\t<query id>\t<rendering>".
  * The rendering is canonical: binary values are decoded (bool, int2, int4,
@@ -123,6 +126,10 @@ static const ProtoQuery queries[] = {
 	{"q13", "SELECT id, i2, txt FROM rc_proto.t WHERE txt LIKE $1 AND id > $2 "
 		"AND i8 <> $3 ORDER BY id",
 	3, {"%o%", "0", "-1"}, {TEXTOID, INT4OID, INT8OID}, true},
+	/* the CASE is folded away by the planner: the column gets vc's typmod */
+	{"q18", "SELECT id, CASE WHEN true THEN vc END AS vc2 FROM rc_proto.t "
+		"WHERE id <= 3 ORDER BY id",
+	0, {NULL}, {0}, true},
 	/* not expected to be cached: no table, a stable function, row marks */
 	{"q14", "SELECT $1::int4 + $2::int8 AS s, $3::text AS t",
 	3, {"1", "2", "x"}, {0, 0, 0}, false},
@@ -641,6 +648,14 @@ run_mode(PGconn *conn, const char *mode, const ProtoQuery *list, int n,
 		for (pass = 1; pass <= PREPARED_PASSES; pass++)
 		{
 			bool		binary = !raw && pass % 2 == 0;
+
+			/*
+			 * Passes 3 and 5 start with every plan invalidated: each
+			 * statement is analysed again at its Bind (without parameters,
+			 * the way the simple protocol analyses).
+			 */
+			if (pass == 3 || pass == 5)
+				PQclear(PQexec(conn, "DISCARD PLANS"));
 
 			snprintf(label, sizeof(label), "%sprepared%d", raw ? "raw-" : "",
 					 pass);
