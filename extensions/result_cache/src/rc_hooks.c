@@ -263,6 +263,13 @@ _PG_init(void)
 static void
 rc_hooks_xact_callback(XactEvent event, void *arg)
 {
+	/*
+	 * A stand-in was made and never started: a plan cache may keep a copy (a
+	 * Bind that failed after planning).  Make every cached plan of this
+	 * backend be checked again (this only sets flags).
+	 */
+	if (event == XACT_EVENT_ABORT && rc_standin_pstmt != NULL)
+		ResetPlanCache();
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PREPARE)
@@ -453,9 +460,9 @@ rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
 	marker->hashValue = ++rc_standin_counter;
 
 	/*
-	 * Should a plan cache keep it (see rc_planner), it is valid for this
-	 * transaction and this role only, and rc_ExecutorStart invalidates it at
-	 * its first use anyway.
+	 * Should a plan cache keep it (see rc_planner), rc_ExecutorStart
+	 * invalidates it at its first use, and an abort before that resets the
+	 * plan cache; transient and role-dependent as a further guard.
 	 */
 	pstmt = makeNode(PlannedStmt);
 	pstmt->commandType = CMD_SELECT;
@@ -492,10 +499,11 @@ rc_plan_hit(Query *parse, const char *query_string, uint64 consts,
  * parameters re-analyses it with debug_query_string as its text and plans
  * that very Query (RevalidateCachedQuery, BuildCachedPlan).  The plan
  * cache then keeps a copy of the stand-in, which rc_ExecutorStart
- * recognises by its serial number, serves (the portal may fetch it in
- * parts), and invalidates, so that the next Bind plans again; the
- * stand-in is also marked transient and role-dependent, so no later
- * transaction or other role could reuse it.
+ * recognises by its serial number, serves (the portal may be fetched in
+ * parts, by later messages, or by FETCH), and invalidates, so that the
+ * next Bind plans again.  Should the Bind fail between planning and
+ * ExecutorStart, the abort resets this backend's plan cache; the stand-in
+ * is also marked transient and role-dependent.
  */
 static PlannedStmt *
 rc_planner(Query *parse, const char *query_string, int cursorOptions,
@@ -724,6 +732,18 @@ rc_standin_lost(void)
 			 errhint("Run the statement again with result_cache.enabled = off, and report this.")));
 }
 
+/*
+ * Make the plan cache plan again instead of reusing the active portal's
+ * cached plan, a copy of a stand-in (see rc_planner).
+ */
+static void
+rc_invalidate_portal_plan(PlannedStmt *pstmt)
+{
+	if (ActivePortal != NULL && ActivePortal->cplan != NULL &&
+		list_member_ptr(ActivePortal->cplan->stmt_list, pstmt))
+		ActivePortal->cplan->is_valid = false;
+}
+
 /* Is this plan a stand-in made by rc_plan_hit? */
 static bool
 rc_is_standin(PlannedStmt *pstmt)
@@ -735,14 +755,23 @@ rc_is_standin(PlannedStmt *pstmt)
 /*
  * ExecutorStart of a stand-in plan: start it normally (a Result node over
  * no relation: cheap, and the portal gets its tuple descriptor) and take
- * over the rows the planner hook copied.
+ * over the rows the planner hook copied.  cached: the plan is a plan
+ * cache's copy of the stand-in.
  */
 static void
-rc_start_standin(QueryDesc *queryDesc, int eflags)
+rc_start_standin(QueryDesc *queryDesc, int eflags, bool cached)
 {
 	EState	   *estate;
 	MemoryContext old;
 	RcQueryState *st;
+
+	/*
+	 * A plan cache's copy (a Bind, see rc_planner): never use it again, and
+	 * keep the rows as long as the portal, which may be fetched by later
+	 * messages (the copy was made in MessageContext).
+	 */
+	if (cached)
+		rc_invalidate_portal_plan(queryDesc->plannedstmt);
 
 	rc_standin_pstmt = NULL;
 	rc_standin_serial = 0;
@@ -758,7 +787,13 @@ rc_start_standin(QueryDesc *queryDesc, int eflags)
 	st->cxt = estate->es_query_cxt;
 	st->hit = true;
 	st->standin = true;
-	st->data = rc_standin_data;
+	if (cached)
+	{
+		st->data = palloc(Max(rc_standin_len, 1));
+		memcpy(st->data, rc_standin_data, rc_standin_len);
+	}
+	else
+		st->data = rc_standin_data; /* lives until the portal is dropped */
 	st->len = rc_standin_len;
 	st->ntuples = rc_standin_ntuples;
 	st->cb.func = rc_forget_state;
@@ -783,11 +818,12 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 		if (rc_standin_pstmt == NULL ||
 			((PlanInvalItem *) linitial(pstmt->invalItems))->hashValue != rc_standin_serial)
+		{
+			/* a plan cache's copy left from a failed Bind: drop it, fail */
+			rc_invalidate_portal_plan(pstmt);
 			rc_standin_lost();
-		if (pstmt != rc_standin_pstmt && ActivePortal != NULL &&
-			ActivePortal->cplan != NULL)
-			ActivePortal->cplan->is_valid = false;	/* a plan cache's copy */
-		rc_start_standin(queryDesc, eflags);
+		}
+		rc_start_standin(queryDesc, eflags, pstmt != rc_standin_pstmt);
 		return;
 	}
 
@@ -859,11 +895,12 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 /*
  * Send the stored rows of a hit to the portal's receiver: all of them, or
- * (count > 0, a stand-in fetched in parts) the next count.
+ * (count > 0, a stand-in fetched in parts) the next count, or none (a
+ * NoMovement fetch of a portal at its end).
  */
 static void
 rc_serve_hit(QueryDesc *qd, RcQueryState *st, bool execute_once,
-			 uint64 count)
+			 bool none, uint64 count)
 {
 	EState	   *estate = qd->estate;
 	DestReceiver *dest = qd->dest;
@@ -878,7 +915,8 @@ rc_serve_hit(QueryDesc *qd, RcQueryState *st, bool execute_once,
 	slot = MakeSingleTupleTableSlot(qd->tupDesc, &TTSOpsMinimalTuple);
 	dest->rStartup(dest, qd->operation, qd->tupDesc);
 	estate->es_processed = 0;
-	while (st->off < st->len && (count == 0 || estate->es_processed < count))
+	while (!none && st->off < st->len &&
+		   (count == 0 || estate->es_processed < count))
 	{
 		MinimalTuple tup = (MinimalTuple) (st->data + st->off);
 
@@ -1007,7 +1045,8 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	RcTee	   *tee = NULL;
 	instr_time	start;
 
-	if (rc_states != NULL && exec_nested_level == 0)
+	if (rc_states != NULL &&
+		(exec_nested_level == 0 || rc_is_standin(queryDesc->plannedstmt)))
 	{
 		st = rc_find_state(queryDesc);
 		if (st != NULL && st->standin)
@@ -1017,7 +1056,7 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 			 * input does not support backward scans), in one go or, from a
 			 * Bind's portal, in parts.
 			 */
-			if (!ScanDirectionIsForward(direction))
+			if (ScanDirectionIsBackward(direction))
 				rc_standin_lost();
 			st->ran = true;
 		}
@@ -1043,10 +1082,15 @@ rc_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 		rc_standin_lost();
 	if (st != NULL && st->hit)
 	{
-		rc_counter_add(RC_CTR_HITS, 1);
-		if (st->standin)
-			rc_counter_add(RC_CTR_HITS_BEFORE_PLANNING, 1);
-		rc_serve_hit(queryDesc, st, execute_once, st->standin ? count : 0);
+		if (st->off == 0)
+		{
+			rc_counter_add(RC_CTR_HITS, 1);
+			if (st->standin)
+				rc_counter_add(RC_CTR_HITS_BEFORE_PLANNING, 1);
+		}
+		rc_serve_hit(queryDesc, st, execute_once,
+					 ScanDirectionIsNoMovement(direction),
+					 st->standin ? count : 0);
 		return;
 	}
 

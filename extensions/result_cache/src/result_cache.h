@@ -22,9 +22,10 @@
  * planner hook builds the same key from the rewritten Query, makes the
  * same checks (privileges included), looks it up, and on a hit returns a
  * stand-in plan (a Result node with the query's output columns and no
- * relation) whose ExecutorRun sends the copied rows.  Only
- * exec_simple_query's plans qualify: they are used once, never kept by a
- * plan cache (rc_planner in rc_hooks.c says how they are recognised).
+ * relation) whose ExecutorRun sends the copied rows.  This is for
+ * exec_simple_query's plans, which are used once and never kept by a plan
+ * cache (rc_planner in rc_hooks.c says how they are recognised, and how
+ * the one Bind path that looks the same is handled).
  *
  * Key: database, current user, statement text, parameter types and values,
  * and the values of the GUCs that change parsing or output (rc_key.c).  An
@@ -84,13 +85,16 @@
  *		fit evicts least recently used entries first, or is rejected.
  *	I7	Nothing is served or stored during recovery; a crash restart
  *		re-creates the shared memory, so the cache starts empty.
- *	I8	A stand-in plan is never executed: it exists only for a plan
- *		that is run once, to the end, right after planning, and any other
- *		use of it raises an error.  A hit served before planning is
- *		validated after exec_simple_query took the snapshot it analyses
- *		and plans with, so I2 holds with that snapshot as the reader's,
- *		and its own-write test (I3) is made on the entry's dependencies,
- *		which include the partitions and children only the plan names.
+ *	I8	A stand-in plan is never executed: its rows are sent by
+ *		rc_ExecutorRun, once, in the portal started right after the
+ *		planning that made it (a plan cache's copy is recognised by its
+ *		serial number and invalidated there); any other use of a stand-in
+ *		raises an error.  A hit served before planning is validated after
+ *		the snapshot the statement is analysed and planned with was taken,
+ *		so I2 holds with that snapshot as the reader's; its own-write test
+ *		(I3) is made on the entry's dependencies, which include the
+ *		partitions only the plan names, and inheritance parents (whose
+ *		children only the planner knows) are always planned.
  *
  * Locking (rc_store.c)
  * --------------------

@@ -130,6 +130,9 @@ static const ProtoQuery queries[] = {
 	{"q18", "SELECT id, CASE WHEN true THEN vc END AS vc2 FROM rc_proto.t "
 		"WHERE id <= 3 ORDER BY id",
 	0, {NULL}, {0}, true},
+	/* about 170 kB of rows, fetched by an Execute after its Bind */
+	{"q19", "SELECT id, h FROM rc_proto.big ORDER BY id",
+	0, {NULL}, {0}, true},
 	/* not expected to be cached: no table, a stable function, row marks */
 	{"q14", "SELECT $1::int4 + $2::int8 AS s, $3::text AS t",
 	3, {"1", "2", "x"}, {0, 0, 0}, false},
