@@ -707,6 +707,17 @@ rc_forget_state(void *arg)
 	}
 }
 
+/* Keep st findable by rc_ExecutorRun until the executor's memory goes */
+static void
+rc_track_state(RcQueryState *st, EState *estate)
+{
+	st->cb.func = rc_forget_state;
+	st->cb.arg = st;
+	MemoryContextRegisterResetCallback(estate->es_query_cxt, &st->cb);
+	st->next = rc_states;
+	rc_states = st;
+}
+
 static RcQueryState *
 rc_find_state(QueryDesc *qd)
 {
@@ -796,11 +807,7 @@ rc_start_standin(QueryDesc *queryDesc, int eflags, bool cached)
 		st->data = rc_standin_data; /* lives until the portal is dropped */
 	st->len = rc_standin_len;
 	st->ntuples = rc_standin_ntuples;
-	st->cb.func = rc_forget_state;
-	st->cb.arg = st;
-	MemoryContextRegisterResetCallback(estate->es_query_cxt, &st->cb);
-	st->next = rc_states;
-	rc_states = st;
+	rc_track_state(st, estate);
 	MemoryContextSwitchTo(old);
 	rc_standin_data = NULL;
 }
@@ -884,11 +891,7 @@ rc_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		st->hit = !lk->missed &&
 			rc_lookup(lk, queryDesc->tupDesc, false, &st->data, &st->len,
 					  &st->ntuples, NULL);
-		st->cb.func = rc_forget_state;
-		st->cb.arg = st;
-		MemoryContextRegisterResetCallback(estate->es_query_cxt, &st->cb);
-		st->next = rc_states;
-		rc_states = st;
+		rc_track_state(st, estate);
 		MemoryContextSwitchTo(old);
 	}
 }
